@@ -14,7 +14,16 @@ struct hilt_cmd {
     const char *name;
     hilt_cmd_fn fn;
     const char *summary; /* one line for `hilt --help` */
+    int order;           /* position in `hilt --help` (lower first) */
 };
+
+/* Each subcommand file registers itself; main.c walks the linker section,
+ * so adding a command touches no shared file:
+ *   HILT_COMMAND(probe, cmd_probe, "diagnose one endpoint", 10);          */
+#define HILT_COMMAND(id, fn, summary, order)                                                       \
+    static const struct hilt_cmd hilt_cmd_##id                                                     \
+        __attribute__((used, section("hilt_cmds"), aligned(sizeof(void *)))) = {#id, fn, summary, \
+                                                                                 order}
 
 /* Print "hilt CMD: message" and a pointer to --help on stderr; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -24,9 +33,5 @@ int cli_fail(const char *cmd, const struct hilt_err *e);
 int cli_int(const char *cmd, const char *opt, const char *val, long min, long max, long *out);
 /* Is stdout a terminal (for colour and progress)? Respects NO_COLOR. */
 int cli_color(void);
-
-/* Subcommands (one file each in src/cli/). */
-int cmd_probe(int argc, char **argv);
-int cmd_lab(int argc, char **argv);
 
 #endif

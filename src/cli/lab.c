@@ -1,7 +1,9 @@
 #include "cli/cli.h"
-int cmd_lab(int argc, char **argv)
+
+static int cmd_lab(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     return 3;
 }
+HILT_COMMAND(lab, cmd_lab, "(in progress)", 20);

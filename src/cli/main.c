@@ -14,17 +14,32 @@
 #define HILT_VERSION "0.1.0"
 #endif
 
-static const struct hilt_cmd commands[] = {
-    {"probe", cmd_probe, "diagnose one TLS endpoint: the root cause of a failed handshake"},
-    {"lab", cmd_lab, "run a local testbed of deliberately broken TLS servers"},
-};
+/* The linker collects every HILT_COMMAND into this section. */
+extern const struct hilt_cmd __start_hilt_cmds[];
+extern const struct hilt_cmd __stop_hilt_cmds[];
+
+static const struct hilt_cmd *find_command(const char *name)
+{
+    for (const struct hilt_cmd *c = __start_hilt_cmds; c < __stop_hilt_cmds; c++)
+        if (!strcmp(c->name, name)) return c;
+    return NULL;
+}
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hilt [--version] [--help] COMMAND [ARGS]\n\n"
                "hilt makes TLS handshake failures stop happening.\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    /* Print in `order`; the section itself is in link order. */
+    int last = -1;
+    for (;;) {
+        const struct hilt_cmd *next = NULL;
+        for (const struct hilt_cmd *c = __start_hilt_cmds; c < __stop_hilt_cmds; c++)
+            if (c->order > last && (!next || c->order < next->order)) next = c;
+        if (!next) break;
+        for (const struct hilt_cmd *c = __start_hilt_cmds; c < __stop_hilt_cmds; c++)
+            if (c->order == next->order) fprintf(f, "  %-12s %s\n", c->name, c->summary);
+        last = next->order;
+    }
     fprintf(f, "\n'hilt COMMAND --help' describes a command.\n"
                "Exit codes: 0 healthy/done, 1 problems found, 2 bad usage or input, 3 internal fault.\n"
                "Environment: HILT_HOME (state, default ~/.local/share/hilt), HILT_LOG=debug|info,\n"
@@ -77,8 +92,8 @@ int main(int argc, char **argv)
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         if (argc > 2 && strcmp(name, "help") == 0) {
             char *sub[] = {argv[2], "--help", NULL};
-            for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                if (!strcmp(commands[i].name, argv[2])) return commands[i].fn(2, sub);
+            const struct hilt_cmd *c = find_command(argv[2]);
+            if (c) return c->fn(2, sub);
         }
         usage(stdout);
         return 0;
@@ -89,8 +104,8 @@ int main(int argc, char **argv)
     }
     struct hilt_err e = {0};
     if (hilt_clock_init_env(&e) < 0) return cli_fail(name, &e);
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(commands[i].name, name)) return commands[i].fn(argc - 1, argv + 1);
+    const struct hilt_cmd *c = find_command(name);
+    if (c) return c->fn(argc - 1, argv + 1);
     fprintf(stderr, "hilt: '%s' is not a hilt command. See 'hilt --help'.\n", name);
     return 2;
 }
