@@ -49,14 +49,14 @@ static const struct {
 } versions[] = {{SSL3_VERSION, "SSLv3"},     {TLS1_VERSION, "TLSv1.0"}, {TLS1_1_VERSION, "TLSv1.1"},
                 {TLS1_2_VERSION, "TLSv1.2"}, {TLS1_3_VERSION, "TLSv1.3"}};
 
-const char *hilt_tls_version_name(int version)
+const char *hilt_tls_version_str(int version)
 {
     for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
         if (versions[i].v == version) return versions[i].name;
     return "unknown";
 }
 
-int hilt_tls_version_from_name(const char *name)
+int hilt_tls_version_from_str(const char *name)
 {
     for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
         if (!strcmp(versions[i].name, name)) return versions[i].v;
@@ -67,7 +67,7 @@ int hilt_tls_version_from_name(const char *name)
 void hilt_tls_version_range(int min, int max, char *out, unsigned long cap)
 {
     if (min == max)
-        snprintf(out, cap, "%s", hilt_tls_version_name(min));
+        snprintf(out, cap, "%s", hilt_tls_version_str(min));
     else
-        snprintf(out, cap, "%s to %s", hilt_tls_version_name(min), hilt_tls_version_name(max));
+        snprintf(out, cap, "%s to %s", hilt_tls_version_str(min), hilt_tls_version_str(max));
 }

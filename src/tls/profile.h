@@ -26,9 +26,9 @@ const struct hilt_client_profile *hilt_client_profile_find(const char *name);
 /* NULL-terminated iteration over the user-visible profiles. */
 const struct hilt_client_profile *hilt_client_profile_at(int i);
 /* "TLSv1.2" for TLS1_2_VERSION etc.; "unknown" otherwise. */
-const char *hilt_tls_version_name(int version);
-/* Inverse of hilt_tls_version_name; 0 when unknown. */
-int hilt_tls_version_from_name(const char *name);
+const char *hilt_tls_version_str(int version);
+/* Inverse of hilt_tls_version_str; 0 when unknown. */
+int hilt_tls_version_from_str(const char *name);
 /* "TLSv1.2–TLSv1.3" or "TLSv1.3". */
 void hilt_tls_version_range(int min, int max, char *out, unsigned long cap);
 
