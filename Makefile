@@ -29,7 +29,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-fo
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
 OPT ?= -O2 -g
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -Wno-unknown-warning-option
 
 # EXCLUDE="policy store" leaves modules (and their cli/NAME*.c) out of a build,
 # for working while someone else's module is half-edited in the same tree.
@@ -105,7 +105,7 @@ $(BUILD)/fuzz/libhilt.a: $(FUZZ_OBJS)
 	@rm -f $@
 	$(call E,AR,$@)ar rcs $@ $^
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libhilt.a
-	$(call E,CLANG,$@)$(CLANG) $(BASE_CFLAGS) -Wno-missing-prototypes -O1 -g -fsanitize=fuzzer,address,undefined \
+	$(call E,CLANG,$@)$(CLANG) $(BASE_CFLAGS) -Wno-missing-prototypes -Wno-unknown-warning-option -O1 -g -fsanitize=fuzzer,address,undefined \
 	  -o $@ $< $(BUILD)/fuzz/libhilt.a $(PKG_LIBS)
 fuzz: $(FUZZ_BINS)
 

@@ -774,8 +774,14 @@ static void analyse_chain(struct ctx *c, const struct hilt_tls_result *src, int 
         hilt_finding_evidence(f, "%s", where);
     }
     int purpose_failed = 0;
-    for (int i = 0; i < v.n; i++) {
-        const struct hilt_verify_issue *is = &v.issues[i];
+    /* OpenSSL reports from the top of the chain down; the leaf is what gets
+     * redeployed, so let it lead each finding. */
+    int order[HILT_VERIFY_MAX_ISSUES], no = 0;
+    for (int d = 0; d < 32 && no < v.n; d++)
+        for (int i = 0; i < v.n; i++)
+            if (v.issues[i].depth == d) order[no++] = i;
+    for (int k = 0; k < no; k++) {
+        const struct hilt_verify_issue *is = &v.issues[order[k]];
         X509 *x = v.chain && is->depth < sk_X509_num(v.chain) ? sk_X509_value(v.chain, is->depth)
                   : is->depth < sk_X509_num(chain)             ? sk_X509_value(chain, is->depth)
                                                                 : leaf;
