@@ -1,0 +1,795 @@
+/* ca.c - CA creation and import, issuance, revocation and CRLs (RFC 5280
+ * §4 and §5) on top of hilt_mint(), the store and the signer interface. */
+#include "ca/ca.h"
+
+#include "ca/csr.h"
+#include "ca/signer.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "x509/key.h"
+#include "x509/mint.h"
+#include "x509/pem.h"
+#include "x509/summary.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ROOT_DAYS 3650
+#define INTERMEDIATE_DAYS 1825
+#define DEFAULT_LIFETIME (90 * 86400LL)
+#define BACKDATE 300 /* tolerate client clocks a few minutes slow */
+
+/* The digest that matches the signing key's strength. */
+static const char *digest_for(EVP_PKEY *k)
+{
+    char d[64];
+    hilt_key_describe(k, d, sizeof(d));
+    if (!strcmp(d, "ec-p384")) return "sha384";
+    if (!strcmp(d, "ec-p521")) return "sha512";
+    return "sha256";
+}
+
+static int name_ok(const char *n)
+{
+    size_t l = strlen(n);
+    if (l == 0 || l > 64) return 0;
+    for (size_t i = 0; i < l; i++) {
+        char c = n[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return n[0] != '.';
+}
+
+static char *pem_of(X509 *const *certs, size_t n)
+{
+    struct hilt_buf b;
+    hilt_buf_init(&b, 1 << 20);
+    if (hilt_certs_to_pem(&b, certs, n) < 0) {
+        hilt_buf_free(&b);
+        return NULL;
+    }
+    char *s = strdup(hilt_buf_cstr(&b));
+    hilt_buf_free(&b);
+    return s;
+}
+
+static int write_new_key(const char *path, EVP_PKEY *k, struct hilt_err *e)
+{
+    if (access(path, F_OK) == 0)
+        return hilt_err_set(e, HILT_E_INPUT, EEXIST,
+                            "%s already exists; refusing to overwrite a CA key", path);
+    return hilt_key_save(path, k, e);
+}
+
+static int write_cert_file(const char *path, X509 *x, struct hilt_err *e)
+{
+    struct hilt_buf b;
+    hilt_buf_init(&b, 1 << 20);
+    int rc = hilt_certs_to_pem(&b, &x, 1) < 0
+                 ? hilt_err_set(e, HILT_E_RUNTIME, 0, "cannot encode %s", path)
+                 : hilt_file_write_atomic(path, b.data, b.len, 0644, e);
+    hilt_buf_free(&b);
+    return rc;
+}
+
+static void audit_best_effort(struct hilt_store *st, const char *action, const char *object,
+                              const char *result)
+{
+    struct hilt_audit_ev ev = {NULL, action, object, result};
+    hilt_store_audit_append(st, &ev, NULL);
+}
+
+int hilt_ca_init(struct hilt_store *st, const char *home, const struct hilt_ca_init_opts *o,
+                 struct hilt_err *e)
+{
+    const char *name = o->name && *o->name ? o->name : HILT_CA_DEFAULT_NAME;
+    if (!name_ok(name))
+        return hilt_err_set(e, HILT_E_USAGE, 0,
+                            "CA name '%s': use 1-64 letters, digits, '-', '_' or '.'", name);
+    struct hilt_ca_rec rec = {0}, existing;
+    int rc = hilt_store_ca_get(st, name, &existing, e);
+    if (rc < 0) return -1;
+    if (rc == 1) {
+        hilt_ca_rec_free(&existing);
+        return hilt_err_set(e, HILT_E_INPUT, EEXIST, "a CA named '%s' already exists", name);
+    }
+    rc = -1;
+    EVP_PKEY *root_key = NULL, *int_key = NULL;
+    struct hilt_ca_signer *p11 = NULL;
+    X509 *root = NULL, *inter = NULL;
+    STACK_OF(X509) *imported = NULL;
+    char dir[4200], root_key_path[4300] = "", int_key_path[4300] = "", path[4300];
+    char key_ref[1024], key_type[64];
+    int wrote_root = 0, wrote_int = 0;
+    snprintf(dir, sizeof(dir), "%s/ca/%s", home, name);
+
+    if (o->import_cert) {
+        if (!(imported = hilt_certs_load(o->import_cert, e))) goto out;
+        inter = sk_X509_value(imported, 0);
+        if (X509_check_ca(inter) <= 0) {
+            hilt_err_set(e, HILT_E_INPUT, 0, "%s: the first certificate is not a CA certificate",
+                         o->import_cert);
+            goto out;
+        }
+        root = sk_X509_value(imported, sk_X509_num(imported) - 1);
+        if (!hilt_cert_self_issued(root)) {
+            hilt_err_set(e, HILT_E_INPUT, 0,
+                         "%s: the chain does not end at a self-signed root; put the issuing "
+                         "certificate first and every certificate up to the root after it",
+                         o->import_cert);
+            goto out;
+        }
+    } else {
+        struct hilt_keyspec ks;
+        if (hilt_keyspec_parse(o->key_type && *o->key_type ? o->key_type : "ec-p256", &ks, e) < 0)
+            goto out;
+        if (!(ks.alg == HILT_KEY_EC && (ks.bits == 256 || ks.bits == 384)) &&
+            !(ks.alg == HILT_KEY_RSA && (ks.bits == 2048 || ks.bits == 3072 || ks.bits == 4096))) {
+            hilt_err_set(e, HILT_E_USAGE, 0,
+                         "--key-type %s: a CA key must be ec-p256, ec-p384, rsa-2048, rsa-3072 "
+                         "or rsa-4096",
+                         o->key_type);
+            goto out;
+        }
+        if (!(root_key = hilt_key_generate(&ks, e))) goto out;
+        if (!o->pkcs11_uri && !(int_key = hilt_key_generate(&ks, e))) goto out;
+    }
+    /* The issuing key: from the token, the import, or just generated. */
+    if (o->pkcs11_uri) {
+        if (hilt_signer_open(o->pkcs11_uri, home, &p11, e) < 0) goto out;
+        int_key = hilt_signer_key(p11);
+        if (!EVP_PKEY_up_ref(int_key)) goto out;
+        hilt_pkcs11_uri_strip_pin(o->pkcs11_uri, key_ref, sizeof(key_ref));
+    } else if (o->import_cert) {
+        if (!o->import_key) {
+            hilt_err_set(e, HILT_E_USAGE, 0, "--import needs CERT and KEY (or --pkcs11 URI)");
+            goto out;
+        }
+        if (!(int_key = hilt_key_load(o->import_key, e))) goto out;
+    }
+    if (o->import_cert && X509_check_private_key(inter, int_key) != 1) {
+        ERR_clear_error();
+        hilt_err_set(e, HILT_E_INPUT, 0, "%s does not hold the private key of %s's first certificate",
+                     o->import_key ? o->import_key : "the PKCS#11 key", o->import_cert);
+        goto out;
+    }
+    if (!o->pkcs11_uri) snprintf(key_ref, sizeof(key_ref), "file:ca/%s/intermediate.key", name);
+    hilt_key_describe(int_key, key_type, sizeof(key_type));
+
+    if (!o->import_cert) {
+        struct hilt_cert_spec s;
+        char subj[200];
+        snprintf(subj, sizeof(subj), "CN=%s Root CA,O=hilt", name);
+        hilt_cert_spec_init(&s, subj, ROOT_DAYS);
+        s.is_ca = 1;
+        s.path_len = 1;
+        s.digest = digest_for(root_key);
+        if (!(root = hilt_mint(&s, root_key, NULL, e))) goto out;
+        snprintf(subj, sizeof(subj), "CN=%s Intermediate CA,O=hilt", name);
+        hilt_cert_spec_init(&s, subj, INTERMEDIATE_DAYS);
+        s.is_ca = 1;
+        s.path_len = 0;
+        s.digest = digest_for(root_key);
+        struct hilt_signer rs = {root, root_key};
+        if (!(inter = hilt_mint(&s, int_key, &rs, e))) goto out;
+    }
+
+    /* Files: keys refuse to overwrite anything; certificates are public. */
+    if (hilt_mkdir_p(dir, 0700, e) < 0) goto out;
+    chmod(dir, 0700);
+    snprintf(root_key_path, sizeof(root_key_path), "%s/root.key", dir);
+    snprintf(int_key_path, sizeof(int_key_path), "%s/intermediate.key", dir);
+    if (root_key) {
+        if (write_new_key(root_key_path, root_key, e) < 0) goto out;
+        wrote_root = 1;
+    }
+    if (!o->pkcs11_uri) {
+        if (write_new_key(int_key_path, int_key, e) < 0) goto out;
+        wrote_int = 1;
+    }
+    snprintf(path, sizeof(path), "%s/root.crt", dir);
+    if (write_cert_file(path, root, e) < 0) goto out;
+    snprintf(path, sizeof(path), "%s/intermediate.crt", dir);
+    if (write_cert_file(path, inter, e) < 0) goto out;
+
+    rec.name = (char *)name;
+    rec.key_type = key_type;
+    rec.key_ref = key_ref;
+    rec.root_pem = pem_of(&root, 1);
+    if (imported) {
+        int n = sk_X509_num(imported);
+        /* the chain without the root, unless the root issues directly */
+        X509 *certs[64];
+        int m = 0;
+        for (int i = 0; i < n && m < 64; i++)
+            if (i < n - 1 || n == 1) certs[m++] = sk_X509_value(imported, i);
+        rec.cert_pem = pem_of(certs, (size_t)m);
+    } else {
+        rec.cert_pem = pem_of(&inter, 1);
+    }
+    rec.ocsp_url = (char *)(o->ocsp_url ? o->ocsp_url : "");
+    rec.crl_url = (char *)(o->crl_url ? o->crl_url : "");
+    rec.aia_url = (char *)(o->aia_url ? o->aia_url : "");
+    rec.allow_domains = (char *)(o->allow_domains ? o->allow_domains : "");
+    rec.max_lifetime = o->max_lifetime > 0 ? o->max_lifetime : HILT_DEFAULT_MAX_LIFETIME;
+    rec.crl_shard_size = o->crl_shard_size > 0 ? o->crl_shard_size : HILT_CRL_SHARD_SIZE;
+    rec.next_seq = 1;
+    rec.crl_number = 0;
+    rec.created = hilt_now();
+    if (!rec.root_pem || !rec.cert_pem) {
+        hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+        goto out;
+    }
+    char obj[300];
+    snprintf(obj, sizeof(obj), "ca=%s key=%s signer=%s", name, key_type,
+             o->pkcs11_uri ? "pkcs11" : "file");
+    struct hilt_audit_ev ev = {NULL, o->import_cert ? "ca.import" : "ca.init", obj, "ok"};
+    if (hilt_store_ca_add(st, &rec, &ev, e) < 0) goto out;
+    rc = 0;
+out:
+    if (rc < 0) {
+        /* Leave nothing behind that a retry would trip over. */
+        if (wrote_root) unlink(root_key_path);
+        if (wrote_int) unlink(int_key_path);
+    }
+    free(rec.root_pem);
+    free(rec.cert_pem);
+    if (imported)
+        sk_X509_pop_free(imported, X509_free);
+    else {
+        X509_free(root);
+        X509_free(inter);
+    }
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(int_key);
+    hilt_signer_close(p11);
+    return rc;
+}
+
+/* ---- open ---------------------------------------------------------------- */
+
+void hilt_ca_close(struct hilt_ca *ca)
+{
+    if (!ca) return;
+    hilt_ca_rec_free(&ca->rec);
+    sk_X509_pop_free(ca->chain, X509_free);
+    sk_X509_pop_free(ca->roots, X509_free);
+    hilt_signer_close(ca->signer);
+    free(ca);
+}
+
+struct hilt_ca *hilt_ca_open(struct hilt_store *st, const char *home, const char *name,
+                             struct hilt_err *e)
+{
+    if (!name || !*name) name = HILT_CA_DEFAULT_NAME;
+    struct hilt_ca *ca = calloc(1, sizeof(*ca));
+    if (!ca) {
+        hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+        return NULL;
+    }
+    ca->st = st;
+    snprintf(ca->home, sizeof(ca->home), "%s", home);
+    int rc = hilt_store_ca_get(st, name, &ca->rec, e);
+    if (rc <= 0) {
+        if (rc == 0)
+            hilt_err_set(e, HILT_E_INPUT, 0, "no CA named '%s' in this store; run 'hilt ca init%s%s'",
+                         name, strcmp(name, HILT_CA_DEFAULT_NAME) ? " --name " : "",
+                         strcmp(name, HILT_CA_DEFAULT_NAME) ? name : "");
+        goto fail;
+    }
+    ca->chain = hilt_certs_parse(ca->rec.cert_pem, strlen(ca->rec.cert_pem), "store:ca.cert_pem", e);
+    ca->roots = hilt_certs_parse(ca->rec.root_pem, strlen(ca->rec.root_pem), "store:ca.root_pem", e);
+    if (!ca->chain || !ca->roots) goto fail;
+    ca->issuer = sk_X509_value(ca->chain, 0);
+    return ca;
+fail:
+    hilt_ca_close(ca);
+    return NULL;
+}
+
+static int ensure_signer(struct hilt_ca *ca, struct hilt_err *e)
+{
+    if (ca->signer) return 0;
+    if (hilt_signer_open(ca->rec.key_ref, ca->home, &ca->signer, e) < 0) {
+        hilt_err_prefix(e, "CA '%s'", ca->rec.name);
+        return -1;
+    }
+    if (X509_check_private_key(ca->issuer, hilt_signer_key(ca->signer)) != 1) {
+        ERR_clear_error();
+        hilt_signer_close(ca->signer);
+        ca->signer = NULL;
+        return hilt_err_set(e, HILT_E_INPUT, 0,
+                            "CA '%s': the key at %s does not match the issuing certificate",
+                            ca->rec.name, ca->rec.key_ref);
+    }
+    return 0;
+}
+
+/* ---- issuance ------------------------------------------------------------ */
+
+void hilt_issued_free(struct hilt_issued *o)
+{
+    if (!o) return;
+    X509_free(o->cert);
+    EVP_PKEY_free(o->key);
+    o->cert = NULL;
+    o->key = NULL;
+}
+
+void hilt_ca_shard_url(const struct hilt_ca *ca, int64_t shard, char *out, size_t cap)
+{
+    const char *base = ca->rec.crl_url ? ca->rec.crl_url : "";
+    if (!*base) {
+        out[0] = '\0';
+        return;
+    }
+    size_t bl = strlen(base);
+    snprintf(out, cap, "%s%sshard-%lld.crl", base, base[bl - 1] == '/' ? "" : "/",
+             (long long)shard);
+}
+
+static void join_names(const struct hilt_names *n, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n->n && o + 1 < cap; i++) {
+        int w = snprintf(out + o, cap - o, "%s%s", i ? "," : "", n->v[i]);
+        if (w < 0 || (size_t)w >= cap - o) break;
+        o += (size_t)w;
+    }
+}
+
+static int check_request(struct hilt_ca *ca, const struct hilt_issue_req *r,
+                         const struct hilt_issue_rules *rules, struct hilt_names *names,
+                         int64_t *lifetime, struct hilt_err *e)
+{
+    for (size_t i = 0; i < r->nnames; i++)
+        if (hilt_names_add(names, r->names[i], rules, e) < 0) {
+            hilt_err_prefix(e, "--name");
+            return -1;
+        }
+    if (r->csr) {
+        struct hilt_names csr_names = {0};
+        const char *src = r->csr_source ? r->csr_source : "CSR";
+        int rc = hilt_csr_check(r->csr, rules, src, &csr_names, e);
+        for (size_t i = 0; rc == 0 && i < csr_names.n; i++) {
+            if (r->nnames && !hilt_names_has(names, csr_names.v[i]))
+                rc = hilt_err_set(e, HILT_E_INPUT, 0,
+                                  "%s asks for '%s', which was not requested with --name", src,
+                                  csr_names.v[i]);
+            else if (!r->nnames && hilt_names_add(names, csr_names.v[i], rules, e) < 0)
+                rc = -1;
+        }
+        hilt_names_free(&csr_names);
+        if (rc < 0) return -1;
+    }
+    if (names->n == 0)
+        return hilt_err_set(e, HILT_E_USAGE, 0, "no names: give --name DNS (or a CSR that names hosts)");
+    *lifetime = r->lifetime ? r->lifetime : DEFAULT_LIFETIME;
+    if (hilt_issue_lifetime_check(*lifetime, rules, e) < 0) return -1;
+    time_t until = hilt_now() + (time_t)*lifetime;
+    if (until > hilt_cert_not_after(ca->issuer)) {
+        char t[32];
+        hilt_time_fmt_rfc3339(hilt_cert_not_after(ca->issuer), t);
+        return hilt_err_set(e, HILT_E_INPUT, 0,
+                            "lifetime would outlive the issuing CA certificate (valid until %s)",
+                            t);
+    }
+    return 0;
+}
+
+int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hilt_issued *out,
+                  struct hilt_err *e)
+{
+    memset(out, 0, sizeof(*out));
+    struct hilt_issue_rules rules;
+    hilt_issue_rules_init(&rules);
+    rules.allow_domains = ca->rec.allow_domains;
+    if (ca->rec.max_lifetime > 0) rules.max_lifetime = ca->rec.max_lifetime;
+    struct hilt_names names = {0};
+    int64_t lifetime = 0;
+    int rc = -1;
+    char joined[2048], obj[2200];
+    EVP_PKEY *subject_key = NULL;
+
+    if (check_request(ca, r, &rules, &names, &lifetime, e) < 0) goto rejected;
+    if (r->csr) {
+        subject_key = X509_REQ_get0_pubkey(r->csr);
+        if (!subject_key || !EVP_PKEY_up_ref(subject_key)) {
+            hilt_err_ossl(e, HILT_E_INPUT, "CSR public key");
+            goto rejected;
+        }
+    } else {
+        struct hilt_keyspec ks;
+        if (hilt_keyspec_parse(r->key_type && *r->key_type ? r->key_type : "ec-p256", &ks, e) < 0)
+            goto rejected;
+        if (!(subject_key = hilt_key_generate(&ks, e))) goto out;
+        if (hilt_issue_key_check(subject_key, &rules, e) < 0) goto rejected;
+    }
+    if (ensure_signer(ca, e) < 0) goto out;
+
+    int64_t seq;
+    if (hilt_store_serial_alloc(ca->st, ca->rec.name, 1, &seq, e) < 0) goto out;
+    out->seq = seq;
+    out->shard = seq / ca->rec.crl_shard_size;
+
+    struct hilt_cert_spec s;
+    hilt_cert_spec_init(&s, NULL, 0);
+    char cn[300] = "";
+    for (size_t i = 0; i < names.n && !cn[0]; i++) /* ub-common-name is 64 (RFC 5280 App. A) */
+        if (strlen(names.v[i]) <= 64) snprintf(cn, sizeof(cn), "CN=%s", names.v[i]);
+    if (!cn[0]) {
+        hilt_err_set(e, HILT_E_INPUT, 0, "every name is longer than the 64 characters a CN holds");
+        goto rejected;
+    }
+    s.subject = cn;
+    const char *sans[HILT_NAMES_MAX];
+    char sanbuf[HILT_NAMES_MAX][270];
+    for (size_t i = 0; i < names.n; i++) {
+        unsigned char ipb[16];
+        int ip = inet_pton(AF_INET, names.v[i], ipb) == 1 || inet_pton(AF_INET6, names.v[i], ipb) == 1;
+        snprintf(sanbuf[i], sizeof(sanbuf[i]), "%s:%s", ip ? "IP" : "DNS", names.v[i]);
+        sans[i] = sanbuf[i];
+    }
+    s.sans = sans;
+    s.nsans = names.n;
+    time_t now = hilt_now();
+    s.not_before = now - BACKDATE;
+    s.not_after = now + (time_t)lifetime;
+    /* Serial: tag, 8-byte sequence, 8 random bytes (docs/trust-plane.md). */
+    s.serial[0] = HILT_SERIAL_TAG;
+    for (int i = 0; i < 8; i++) s.serial[1 + i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
+    if (RAND_bytes(s.serial + 9, 8) != 1) {
+        hilt_err_ossl(e, HILT_E_RUNTIME, "no randomness for the serial");
+        goto out;
+    }
+    s.serial_len = 17;
+    s.ocsp_url = ca->rec.ocsp_url[0] ? ca->rec.ocsp_url : NULL;
+    s.ca_issuers_url = ca->rec.aia_url[0] ? ca->rec.aia_url : NULL;
+    char crl_url[1100];
+    hilt_ca_shard_url(ca, out->shard, crl_url, sizeof(crl_url));
+    s.crl_url = crl_url[0] ? crl_url : NULL;
+    EVP_PKEY *sk = hilt_signer_key(ca->signer);
+    s.digest = digest_for(sk);
+    struct hilt_signer is = {ca->issuer, sk};
+    if (!(out->cert = hilt_mint(&s, subject_key, &is, e))) goto out;
+
+    char sha[65], key_desc[64];
+    hilt_serial_hex(out->cert, out->serial, sizeof(out->serial));
+    hilt_sha256_hex(out->cert, sha);
+    hilt_key_describe(subject_key, key_desc, sizeof(key_desc));
+    join_names(&names, joined, sizeof(joined));
+    unsigned char *der = NULL;
+    int derlen = i2d_X509(out->cert, &der);
+    if (derlen <= 0) {
+        hilt_err_ossl(e, HILT_E_RUNTIME, "cannot encode the certificate");
+        goto out;
+    }
+    struct hilt_cert_rec rec = {
+        .serial = out->serial,
+        .sha256 = sha,
+        .ca = ca->rec.name,
+        .seq = seq,
+        .shard = out->shard,
+        .subject = cn,
+        .names = joined,
+        .not_before = s.not_before,
+        .not_after = s.not_after,
+        .key_type = key_desc,
+        .owner = (char *)r->owner,
+        .service = (char *)r->service,
+        .env = (char *)r->env,
+        .status = "active",
+        .source = "issued",
+    };
+    snprintf(obj, sizeof(obj), "serial=%s names=%s", out->serial, joined);
+    struct hilt_audit_ev ev = {NULL, "cert.issue", obj, "ok"};
+    rc = hilt_store_cert_add(ca->st, &rec, der, (size_t)derlen, &ev, e);
+    OPENSSL_free(der);
+    if (rc < 0) goto out;
+    if (!r->csr) {
+        out->key = subject_key;
+        subject_key = NULL;
+    }
+    goto out;
+rejected: {
+    char res[1100];
+    join_names(&names, joined, sizeof(joined));
+    snprintf(obj, sizeof(obj), "names=%s", joined[0] ? joined : "-");
+    snprintf(res, sizeof(res), "rejected: %s", e ? e->msg : "");
+    audit_best_effort(ca->st, "cert.issue", obj, res);
+}
+out:
+    if (rc < 0) hilt_issued_free(out);
+    EVP_PKEY_free(subject_key);
+    hilt_names_free(&names);
+    return rc;
+}
+
+int hilt_ca_chain_pem(struct hilt_ca *ca, X509 *leaf, struct hilt_buf *out)
+{
+    if (leaf && hilt_certs_to_pem(out, &leaf, 1) < 0) return -1;
+    for (int i = 0; i < sk_X509_num(ca->chain); i++) {
+        X509 *x = sk_X509_value(ca->chain, i);
+        if (hilt_certs_to_pem(out, &x, 1) < 0) return -1;
+    }
+    return 0;
+}
+
+int hilt_ca_roots_pem(struct hilt_ca *ca, struct hilt_buf *out)
+{
+    for (int i = 0; i < sk_X509_num(ca->roots); i++) {
+        X509 *x = sk_X509_value(ca->roots, i);
+        if (hilt_certs_to_pem(out, &x, 1) < 0) return -1;
+    }
+    return 0;
+}
+
+/* ---- revocation ---------------------------------------------------------- */
+
+static const struct {
+    int code;
+    const char *name, *alt;
+} reasons[] = {
+    {0, "unspecified", "unspecified"},
+    {1, "keyCompromise", "key-compromise"},
+    {2, "cACompromise", "ca-compromise"},
+    {3, "affiliationChanged", "affiliation-changed"},
+    {4, "superseded", "superseded"},
+    {5, "cessationOfOperation", "cessation-of-operation"},
+    {6, "certificateHold", "certificate-hold"},
+    {9, "privilegeWithdrawn", "privilege-withdrawn"},
+};
+#define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
+
+int hilt_crl_reason_parse(const char *s)
+{
+    for (size_t i = 0; i < NREASONS; i++)
+        if (!strcasecmp(s, reasons[i].name) || !strcasecmp(s, reasons[i].alt))
+            return reasons[i].code;
+    return -1;
+}
+
+const char *hilt_crl_reason_name(int code)
+{
+    for (size_t i = 0; i < NREASONS; i++)
+        if (reasons[i].code == code) return reasons[i].name;
+    return "unspecified";
+}
+
+int hilt_ca_revoke(struct hilt_store *st, const char *serial, int reason, struct hilt_err *e)
+{
+    char obj[200], res[80];
+    snprintf(obj, sizeof(obj), "serial=%s", serial);
+    snprintf(res, sizeof(res), "ok reason=%s", hilt_crl_reason_name(reason));
+    struct hilt_audit_ev ev = {NULL, "cert.revoke", obj, res};
+    int rc = hilt_store_cert_revoke(st, serial, reason, hilt_now(), &ev, e);
+    if (rc < 0 && e && e->kind == HILT_E_INPUT) {
+        char r2[1100];
+        snprintf(r2, sizeof(r2), "rejected: %s", e->msg);
+        audit_best_effort(st, "cert.revoke", obj, r2);
+    }
+    return rc;
+}
+
+/* ---- CRLs ---------------------------------------------------------------- */
+
+struct rev {
+    char serial[64];
+    int64_t at, shard;
+    int reason;
+};
+
+struct revs {
+    struct rev *v;
+    size_t n, cap;
+    int oom;
+};
+
+static int collect_cb(const struct hilt_cert_rec *r, const uint8_t *der, size_t dl, void *arg)
+{
+    (void)der;
+    (void)dl;
+    struct revs *rv = arg;
+    if (rv->n == rv->cap) {
+        size_t nc = rv->cap ? rv->cap * 2 : 1024;
+        struct rev *nv = realloc(rv->v, nc * sizeof(*nv));
+        if (!nv) return rv->oom = 1;
+        rv->v = nv;
+        rv->cap = nc;
+    }
+    struct rev *x = &rv->v[rv->n++];
+    snprintf(x->serial, sizeof(x->serial), "%s", r->serial);
+    x->at = r->revoked_at;
+    x->shard = r->shard;
+    x->reason = r->revoke_reason;
+    return 0;
+}
+
+static int add_idp(X509_CRL *crl, const char *url)
+{
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+    int rc = -1;
+    if (!idp || !g || !s || !ASN1_STRING_set(s, url, (int)strlen(url))) goto out;
+    GENERAL_NAME_set0_value(g, GEN_URI, s);
+    s = NULL;
+    if (!(idp->distpoint = DIST_POINT_NAME_new())) goto out;
+    idp->distpoint->type = 0; /* fullName */
+    if (!(idp->distpoint->name.fullname = sk_GENERAL_NAME_new_null())) goto out;
+    if (!sk_GENERAL_NAME_push(idp->distpoint->name.fullname, g)) goto out;
+    g = NULL;
+    /* critical: RFC 5280 §5.2.5 */
+    rc = X509_CRL_add1_ext_i2d(crl, NID_issuing_distribution_point, idp, 1, 0) == 1 ? 0 : -1;
+out:
+    ASN1_IA5STRING_free(s);
+    GENERAL_NAME_free(g);
+    ISSUING_DIST_POINT_free(idp);
+    return rc;
+}
+
+static X509_CRL *build_crl(struct hilt_ca *ca, const struct rev *v, size_t n, const char *idp_url,
+                           int64_t number, time_t now, int64_t next_update, struct hilt_err *e)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *t = NULL;
+    ASN1_INTEGER *num = NULL;
+    if (!crl || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+        !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->issuer)))
+        goto fail;
+    if (!(t = ASN1_TIME_set(NULL, now)) || !X509_CRL_set1_lastUpdate(crl, t)) goto fail;
+    ASN1_TIME_free(t);
+    if (!(t = ASN1_TIME_set(NULL, now + (time_t)next_update)) || !X509_CRL_set1_nextUpdate(crl, t))
+        goto fail;
+    ASN1_TIME_free(t);
+    t = NULL;
+    for (size_t i = 0; i < n; i++) {
+        X509_REVOKED *rv = X509_REVOKED_new();
+        BIGNUM *bn = NULL;
+        ASN1_INTEGER *ai = NULL;
+        ASN1_TIME *rt = NULL;
+        int ok = rv && BN_hex2bn(&bn, v[i].serial) && (ai = BN_to_ASN1_INTEGER(bn, NULL)) &&
+                 X509_REVOKED_set_serialNumber(rv, ai) && (rt = ASN1_TIME_set(NULL, v[i].at)) &&
+                 X509_REVOKED_set_revocationDate(rv, rt);
+        if (ok && v[i].reason > 0) { /* unspecified is omitted (RFC 5280 §5.3.1) */
+            ASN1_ENUMERATED *re = ASN1_ENUMERATED_new();
+            ok = re && ASN1_ENUMERATED_set(re, v[i].reason) &&
+                 X509_REVOKED_add1_ext_i2d(rv, NID_crl_reason, re, 0, 0) == 1;
+            ASN1_ENUMERATED_free(re);
+        }
+        BN_free(bn);
+        ASN1_INTEGER_free(ai);
+        ASN1_TIME_free(rt);
+        if (!ok || !X509_CRL_add0_revoked(crl, rv)) {
+            X509_REVOKED_free(rv);
+            goto fail;
+        }
+    }
+    if (!X509_CRL_sort(crl)) goto fail;
+    if (!(num = ASN1_INTEGER_new()) || !ASN1_INTEGER_set_int64(num, number) ||
+        X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
+        goto fail;
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, ca->issuer, NULL, NULL, crl, 0);
+    X509_EXTENSION *aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
+                                              "keyid:always");
+    if (!aki || !X509_CRL_add_ext(crl, aki, -1)) {
+        X509_EXTENSION_free(aki);
+        goto fail;
+    }
+    X509_EXTENSION_free(aki);
+    if (idp_url && *idp_url && add_idp(crl, idp_url) < 0) goto fail;
+    EVP_PKEY *k = hilt_signer_key(ca->signer);
+    const EVP_MD *md = EVP_get_digestbyname(digest_for(k));
+    if (X509_CRL_sign(crl, k, md) <= 0) goto fail;
+    ASN1_INTEGER_free(num);
+    return crl;
+fail:
+    hilt_err_ossl(e, HILT_E_RUNTIME, "cannot build the CRL of CA '%s'", ca->rec.name);
+    ASN1_TIME_free(t);
+    ASN1_INTEGER_free(num);
+    X509_CRL_free(crl);
+    return NULL;
+}
+
+static int write_crl(X509_CRL *crl, const char *path, int pem, struct hilt_err *e)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    int rc = -1;
+    if (!b || !(pem ? PEM_write_bio_X509_CRL(b, crl) : i2d_X509_CRL_bio(b, crl))) {
+        hilt_err_ossl(e, HILT_E_RUNTIME, "cannot encode the CRL");
+        goto out;
+    }
+    char *data = NULL;
+    long len = BIO_get_mem_data(b, &data);
+    rc = hilt_file_write_atomic(path, data, (size_t)len, 0644, e);
+out:
+    BIO_free(b);
+    return rc;
+}
+
+int hilt_ca_publish_crls(struct hilt_ca *ca, const char *full_path, const char *shard_dir,
+                         int64_t next_update, struct hilt_crl_stats *stats, struct hilt_err *e)
+{
+    memset(stats, 0, sizeof(*stats));
+    struct revs rv = {0};
+    X509_CRL *crl = NULL;
+    int rc = -1;
+    time_t now = hilt_now();
+    char dirbuf[4096], path[4400], url[1100];
+    if (next_update <= 0) next_update = 7 * 86400;
+    if (ensure_signer(ca, e) < 0) return -1;
+    struct hilt_cert_filter f = {.q = HILT_Q_REVOKED, .ca = ca->rec.name, .from = now};
+    if (hilt_store_cert_list(ca->st, &f, collect_cb, &rv, e) < 0) goto out;
+    if (rv.oom) {
+        hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory collecting revoked serials");
+        goto out;
+    }
+    int64_t number;
+    if (hilt_store_crl_number_next(ca->st, ca->rec.name, &number, e) < 0) goto out;
+    stats->number = number;
+    stats->revoked = (int64_t)rv.n;
+
+    if (!(crl = build_crl(ca, rv.v, rv.n, NULL, number, now, next_update, e))) goto out;
+    if (write_crl(crl, full_path, 1, e) < 0) goto out;
+    X509_CRL_free(crl);
+    crl = NULL;
+
+    if (!shard_dir) {
+        snprintf(dirbuf, sizeof(dirbuf), "%s", full_path);
+        shard_dir = dirname(dirbuf);
+    }
+    if (hilt_mkdir_p(shard_dir, 0755, e) < 0) goto out;
+    /* Every shard that can hold a certificate gets a CRL, empty or not, so
+     * every URL printed into a certificate resolves. Entries arrive ordered
+     * by shard. */
+    struct hilt_ca_rec cur;
+    int64_t max_seq = ca->rec.next_seq - 1;
+    if (hilt_store_ca_get(ca->st, ca->rec.name, &cur, e) == 1) {
+        max_seq = cur.next_seq - 1;
+        hilt_ca_rec_free(&cur);
+    }
+    int64_t nshards = max_seq / ca->rec.crl_shard_size + 1;
+    size_t i = 0;
+    for (int64_t sh = 0; sh < nshards; sh++) {
+        size_t j = i;
+        while (j < rv.n && rv.v[j].shard == sh) j++;
+        hilt_ca_shard_url(ca, sh, url, sizeof(url));
+        if (!(crl = build_crl(ca, rv.v + i, j - i, url, number, now, next_update, e))) goto out;
+        snprintf(path, sizeof(path), "%s/shard-%lld.crl", shard_dir, (long long)sh);
+        if (write_crl(crl, path, 0, e) < 0) goto out;
+        X509_CRL_free(crl);
+        crl = NULL;
+        i = j;
+    }
+    stats->shards = nshards;
+    rc = 0;
+out:
+    X509_CRL_free(crl);
+    free(rv.v);
+    char obj[300], res[1100];
+    snprintf(obj, sizeof(obj), "ca=%s number=%lld revoked=%zu shards=%lld", ca->rec.name,
+             (long long)stats->number, rv.n, (long long)stats->shards);
+    if (rc == 0)
+        snprintf(res, sizeof(res), "ok");
+    else
+        snprintf(res, sizeof(res), "error: %s", e ? e->msg : "");
+    audit_best_effort(ca->st, "crl.generate", obj, res);
+    return rc;
+}

@@ -1,0 +1,90 @@
+/* signer.c - signer dispatch and the file-key signer. */
+#include "ca/signer.h"
+
+#include "core/err.h"
+#include "x509/pem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static EVP_PKEY *file_key(void *impl)
+{
+    return impl;
+}
+
+static void file_close(void *impl)
+{
+    EVP_PKEY_free(impl);
+}
+
+static const struct hilt_signer_ops file_ops = {"file", file_key, file_close};
+
+int hilt_signer_open(const char *ref, const char *home, struct hilt_ca_signer **out,
+                     struct hilt_err *e)
+{
+    *out = NULL;
+    const struct hilt_signer_ops *ops;
+    void *impl = NULL;
+    if (!strncmp(ref, "file:", 5)) {
+        char path[4096];
+        const char *p = ref + 5;
+        int n = p[0] == '/' ? snprintf(path, sizeof(path), "%s", p)
+                            : snprintf(path, sizeof(path), "%s/%s", home, p);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            return hilt_err_set(e, HILT_E_INPUT, 0, "key path too long: %s", p);
+        impl = hilt_key_load(path, e);
+        ops = &file_ops;
+    } else if (!strncmp(ref, "pkcs11:", 7)) {
+        impl = hilt_signer_pkcs11_open(ref, e);
+        ops = &hilt_signer_pkcs11_ops;
+    } else {
+        return hilt_err_set(e, HILT_E_INPUT, 0,
+                            "unknown key reference '%.40s' (expected file:PATH or pkcs11:URI)", ref);
+    }
+    if (!impl) return -1;
+    struct hilt_ca_signer *s = calloc(1, sizeof(*s));
+    if (!s) {
+        ops->close(impl);
+        return hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+    }
+    s->ops = ops;
+    s->impl = impl;
+    *out = s;
+    return 0;
+}
+
+EVP_PKEY *hilt_signer_key(struct hilt_ca_signer *s)
+{
+    return s->ops->key(s->impl);
+}
+
+const char *hilt_signer_kind(const struct hilt_ca_signer *s)
+{
+    return s->ops->kind;
+}
+
+void hilt_signer_close(struct hilt_ca_signer *s)
+{
+    if (!s) return;
+    s->ops->close(s->impl);
+    free(s);
+}
+
+void hilt_pkcs11_uri_strip_pin(const char *uri, char *out, size_t cap)
+{
+    /* Attributes are separated by ';' (path) or '&' (query), RFC 7512 §2.3. */
+    size_t o = 0;
+    const char *p = uri;
+    while (*p && o + 1 < cap) {
+        if (!strncmp(p, "pin-value=", 10)) {
+            while (*p && *p != ';' && *p != '&') p++;
+            if (*p) p++;
+            /* drop a separator left dangling before the removed attribute */
+            if (!*p && o && (out[o - 1] == ';' || out[o - 1] == '&' || out[o - 1] == '?')) o--;
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
