@@ -13,7 +13,7 @@ build_pkgs=(
 )
 # Real peers the tests and benchmarks start on loopback.
 peer_pkgs=(
-  jq curl nginx haproxy gnutls-bin stunnel4 hitch faketime
+  jq bc curl nginx haproxy gnutls-bin stunnel4 hitch faketime
   sslscan testssl.sh nghttp2-client softhsm2 postgresql
 )
 
