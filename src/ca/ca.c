@@ -11,6 +11,7 @@
 #include "x509/key.h"
 #include "x509/mint.h"
 #include "x509/pem.h"
+#include "x509/revocation.h"
 #include "x509/summary.h"
 
 #include <arpa/inet.h>
@@ -564,16 +565,13 @@ int hilt_crl_reason_parse(const char *s)
     return -1;
 }
 
-const char *hilt_crl_reason_name(int code)
-{
-    for (size_t i = 0; i < NREASONS; i++)
-        if (reasons[i].code == code) return reasons[i].name;
-    return "unspecified";
-}
-
 int hilt_ca_revoke(struct hilt_store *st, const char *serial, int reason, struct hilt_err *e)
 {
-    char obj[200], res[80];
+    char obj[200], res[80], norm[80];
+    if (hilt_hex_normalise(serial, norm, sizeof(norm)) < 0)
+        return hilt_err_set(e, HILT_E_USAGE, 0, "'%s' is not a serial (hex digits expected)",
+                            serial);
+    serial = norm;
     snprintf(obj, sizeof(obj), "serial=%s", serial);
     snprintf(res, sizeof(res), "ok reason=%s", hilt_crl_reason_name(reason));
     struct hilt_audit_ev ev = {NULL, "cert.revoke", obj, res};
@@ -735,6 +733,10 @@ int hilt_ca_publish_crls(struct hilt_ca *ca, const char *full_path, const char *
     char dirbuf[4096], path[4400], url[1100];
     if (next_update <= 0) next_update = 7 * 86400;
     if (ensure_signer(ca, e) < 0) return -1;
+    /* Directories first, so a path problem costs no CRL number. */
+    snprintf(dirbuf, sizeof(dirbuf), "%s", full_path);
+    if (hilt_mkdir_p(dirname(dirbuf), 0755, e) < 0) return -1;
+    if (shard_dir && hilt_mkdir_p(shard_dir, 0755, e) < 0) return -1;
     struct hilt_cert_filter f = {.q = HILT_Q_REVOKED, .ca = ca->rec.name, .from = now};
     if (hilt_store_cert_list(ca->st, &f, collect_cb, &rv, e) < 0) goto out;
     if (rv.oom) {
@@ -755,7 +757,6 @@ int hilt_ca_publish_crls(struct hilt_ca *ca, const char *full_path, const char *
         snprintf(dirbuf, sizeof(dirbuf), "%s", full_path);
         shard_dir = dirname(dirbuf);
     }
-    if (hilt_mkdir_p(shard_dir, 0755, e) < 0) goto out;
     /* Every shard that can hold a certificate gets a CRL, empty or not, so
      * every URL printed into a certificate resolves. Entries arrive ordered
      * by shard. */

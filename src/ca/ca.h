@@ -89,9 +89,9 @@ int hilt_ca_chain_pem(struct hilt_ca *ca, X509 *leaf, struct hilt_buf *out);
 int hilt_ca_roots_pem(struct hilt_ca *ca, struct hilt_buf *out);
 
 /* RFC 5280 §5.3.1 reason by name ("keyCompromise", "key-compromise",
- * "superseded", …). Returns the code or -1. */
+ * "superseded", …). Returns the code or -1. Names back:
+ * hilt_crl_reason_name() in x509/revocation.h. */
 int hilt_crl_reason_parse(const char *s);
-const char *hilt_crl_reason_name(int code);
 /* Revoke by serial (store only: no key needed). 0 revoked, 1 already was. */
 int hilt_ca_revoke(struct hilt_store *st, const char *serial, int reason, struct hilt_err *e);
 
