@@ -15,6 +15,7 @@ build_pkgs=(
 peer_pkgs=(
   jq bc curl nginx haproxy gnutls-bin stunnel4 hitch faketime
   sslscan testssl.sh nghttp2-client softhsm2 postgresql
+  libengine-pkcs11-openssl sqlite3
 )
 
 missing=()
