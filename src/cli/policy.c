@@ -46,7 +46,7 @@ static int parse_opts(const char *cmd, const char *usage, int argc, char **argv,
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'p': o->policy = optarg; break;
         case 'P':
@@ -121,7 +121,7 @@ static void print_profile(const struct hilt_profile *p)
     printf("  certificate:\n");
     printf("    %-20s", "key_types");
     if (!c->key_types) printf("(any)");
-    for (unsigned b = 1, first = 1; b <= HILT_KEY_DSA; b <<= 1)
+    for (unsigned b = 1, first = 1; b <= HILT_KEYTYPE_DSA; b <<= 1)
         if (c->key_types & b) {
             printf("%s%s", first ? "" : ", ", hilt_key_type_name(b));
             first = 0;

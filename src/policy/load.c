@@ -345,11 +345,11 @@ static int read_int(struct ctx *c, const struct yt_node *n, int min, int max, in
     long v = 0;
     if (!*s || !n->plain) goto bad;
     for (; *s; s++) {
-        if (!isdigit((unsigned char)*s) || v > 1000000) goto bad;
-        v = v * 10 + (*s - '0');
+        if (!isdigit((unsigned char)*s)) goto bad;
+        if (v <= 1000000000L) v = v * 10 + (*s - '0');
     }
     if (v < min || v > max)
-        return perr(c, n, "%ld is out of range (%d to %d)", v, min, max);
+        return perr(c, n, "%s is out of range (%d to %d)", n->str, min, max);
     *out = (int)v;
     return 0;
 bad:
@@ -868,14 +868,29 @@ static int validate(struct ctx *c, struct raw_profile *rp, struct hilt_profile *
     return 0;
 }
 
+/* Length of the extends: chain above rp within this document, capped. */
+static int chain_length(struct ctx *c, const struct raw_profile *rp)
+{
+    const struct raw_profile *seen[HILT_POLICY_MAX_EXTENDS + 2];
+    int n = 0;
+    while (rp && (rp->set & (1ul << BIT_EXTENDS)) && n <= HILT_POLICY_MAX_EXTENDS) {
+        for (int i = 0; i < n; i++)
+            if (seen[i] == rp) return 0; /* a cycle: resolve() reports it */
+        seen[n++] = rp;
+        rp = raw_find(c, rp->p.extends);
+    }
+    return n;
+}
+
 static int resolve(struct ctx *c, struct raw_profile *rp, int depth, struct hilt_profile *out)
 {
     char path[128];
     snprintf(path, sizeof(path), "profiles.%s.extends", rp->p.name);
     memset(out, 0, sizeof(*out));
-    if (depth > HILT_POLICY_MAX_EXTENDS)
-        return perr_at(c, &rp->at, path, "extends: chain is longer than %d profiles",
-                       HILT_POLICY_MAX_EXTENDS);
+    if (depth > HILT_POLICY_MAX_EXTENDS ||
+        (depth == 0 && chain_length(c, rp) > HILT_POLICY_MAX_EXTENDS))
+        return perr_at(c, (rp->set & (1ul << BIT_EXTENDS)) ? &rp->extends_at : &rp->at, path,
+                       "chain is longer than %d profiles", HILT_POLICY_MAX_EXTENDS);
     c->chain[depth] = rp->p.name;
     struct hilt_profile parent = {0};
     int have_parent = 0, rc = -1;
@@ -884,7 +899,7 @@ static int resolve(struct ctx *c, struct raw_profile *rp, int depth, struct hilt
         const char *pname = rp->p.extends;
         struct raw_profile *prp = raw_find(c, pname);
         if (depth >= HILT_POLICY_MAX_EXTENDS)
-            return perr_at(c, &rp->extends_at, path, "extends: chain is longer than %d profiles",
+            return perr_at(c, &rp->extends_at, path, "chain is longer than %d profiles",
                            HILT_POLICY_MAX_EXTENDS);
         if (prp) {
             if (prp->state == 1) {
@@ -893,7 +908,7 @@ static int resolve(struct ctx *c, struct raw_profile *rp, int depth, struct hilt
                 for (int i = 0; i <= depth && cl < sizeof(chain) - 70; i++)
                     cl += (size_t)snprintf(chain + cl, sizeof(chain) - cl, "%s -> ", c->chain[i]);
                 snprintf(chain + cl, sizeof(chain) - cl, "%s", pname);
-                return perr_at(c, &rp->extends_at, path, "extends: cycle: %s", chain);
+                return perr_at(c, &rp->extends_at, path, "cycle: %s", chain);
             }
             if (prp->state == 2) {
                 const struct hilt_profile *done = &c->out->profiles[prp->resolved_idx];
@@ -920,7 +935,7 @@ static int resolve(struct ctx *c, struct raw_profile *rp, int depth, struct hilt
                         kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s",
                                                kl ? ", " : "", c->base->profiles[i].name);
                 return perr_at(c, &rp->extends_at, path,
-                               "extends: unknown profile '%s' (known: %s)", pname, known);
+                               "unknown profile '%s' (known: %s)", pname, known);
             }
             for (const struct field *f = profile_fields; f->key; f++)
                 if (field_copy(&parent, bp, f) < 0) goto oom;
@@ -939,6 +954,11 @@ static int resolve(struct ctx *c, struct raw_profile *rp, int depth, struct hilt
             field_free(out, f);
             if (field_copy(out, &rp->p, f) < 0) goto oom;
         }
+    /* A description belongs to the profile that wrote it, not its children. */
+    if (!(rp->set & 1ul)) {
+        free(out->description);
+        out->description = NULL;
+    }
     if (!(rp->set & (1ul << BIT_EXTENDS))) {
         free(out->extends);
         out->extends = NULL;

@@ -240,7 +240,7 @@ json_t *hilt_profile_json(const struct hilt_profile *p)
 
     const struct hilt_cert_rules *c = &p->certificate;
     json_t *cj = json_object(), *kt = json_array();
-    for (unsigned b = 1; b <= HILT_KEY_DSA; b <<= 1)
+    for (unsigned b = 1; b <= HILT_KEYTYPE_DSA; b <<= 1)
         if (c->key_types & b) json_array_append_new(kt, json_string(hilt_key_type_name(b)));
     json_object_set_new(cj, "key_types", kt);
     json_object_set_new(cj, "rsa_min_bits", json_integer(c->rsa_min_bits));

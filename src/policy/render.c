@@ -267,7 +267,7 @@ static void cert_note(struct rctx *r)
     size_t l = 0;
     if (c->key_types) {
         l += (size_t)snprintf(s + l, sizeof(s) - l, "key types");
-        for (unsigned b = 1; b <= HILT_KEY_DSA; b <<= 1)
+        for (unsigned b = 1; b <= HILT_KEYTYPE_DSA; b <<= 1)
             if (c->key_types & b) l += (size_t)snprintf(s + l, sizeof(s) - l, " %s", hilt_key_type_name(b));
     }
     if (c->rsa_min_bits)

@@ -274,8 +274,8 @@ static const struct {
     const char *name;
     unsigned bit;
 } key_types[] = {
-    {"rsa", HILT_KEY_RSA},         {"ecdsa", HILT_KEY_ECDSA}, {"ed25519", HILT_KEY_ED25519},
-    {"ed448", HILT_KEY_ED448},     {"dsa", HILT_KEY_DSA},
+    {"rsa", HILT_KEYTYPE_RSA},         {"ecdsa", HILT_KEYTYPE_ECDSA}, {"ed25519", HILT_KEYTYPE_ED25519},
+    {"ed448", HILT_KEYTYPE_ED448},     {"dsa", HILT_KEYTYPE_DSA},
 };
 
 unsigned hilt_key_type_parse(const char *s)

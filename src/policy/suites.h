@@ -126,11 +126,11 @@ const struct hilt_sigalg *hilt_sigalg_by_name(const char *name);
 
 /* ---- certificate vocabulary -------------------------------------------- */
 enum {
-    HILT_KEY_RSA = 1u << 0,
-    HILT_KEY_ECDSA = 1u << 1,
-    HILT_KEY_ED25519 = 1u << 2,
-    HILT_KEY_ED448 = 1u << 3,
-    HILT_KEY_DSA = 1u << 4,
+    HILT_KEYTYPE_RSA = 1u << 0,
+    HILT_KEYTYPE_ECDSA = 1u << 1,
+    HILT_KEYTYPE_ED25519 = 1u << 2,
+    HILT_KEYTYPE_ED448 = 1u << 3,
+    HILT_KEYTYPE_DSA = 1u << 4,
 };
 /* "rsa", "ecdsa", "ed25519", "ed448", "dsa"; 0 when unknown. */
 unsigned hilt_key_type_parse(const char *s);
