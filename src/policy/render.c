@@ -514,8 +514,11 @@ static void r_openssl(struct rctx *r)
            "[hilt_ssl_sect]\nsystem_default = system_default_sect\n\n[system_default_sect]\n");
     out(r, "MinProtocol = %s\nMaxProtocol = %s\n", r->t->ver[lo], r->t->ver[hi]);
     if (has_pre13(p)) out(r, "CipherString = %s\n", ossl_cipher_string(r));
+    /* Empty when TLS 1.3 is off, so the suite list OpenSSL reports is exact. */
     if (has_tls13(p))
         out(r, "Ciphersuites = %s\n", ciphers_joined(r, &p->tls13_ciphersuites, ":", N_OPENSSL));
+    else
+        out(r, "Ciphersuites =\n");
     if (p->groups.n) out(r, "Groups = %s\n", groups_joined(r, ":", G_OPENSSL));
     if (p->signature_algorithms.n) out(r, "SignatureAlgorithms = %s\n", sigalgs_joined(r, ":"));
     if (p->server_preference) out(r, "Options = ServerPreference\n");
