@@ -64,7 +64,7 @@ struct lab_row {
     int min_version, max_version; /* 0 = OpenSSL's defaults */
     const char *ciphers;          /* TLS <= 1.2 cipher list; NULL = default */
     const char *groups;           /* NULL = default */
-    int sec_level;                /* -1 = OpenSSL's default */
+    int level0;                   /* security level 0 (else OpenSSL's default) */
     unsigned srv;                 /* LAB_S_* */
 };
 

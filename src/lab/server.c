@@ -356,8 +356,8 @@ static int ctx_build(struct lab_srv *s, struct hilt_err *e)
         goto ossl;
     if (r->ciphers && !SSL_CTX_set_cipher_list(ctx, r->ciphers)) goto ossl;
     if (r->groups && !SSL_CTX_set1_groups_list(ctx, r->groups)) goto ossl;
-    /* Weak keys, SHA-1 and TLS 1.0 load and negotiate only at level 0. */
-    if (r->sec_level >= 0) SSL_CTX_set_security_level(ctx, r->sec_level);
+    /* Weak keys, SHA-1, TLS 1.0 and small DH load and negotiate only at level 0. */
+    if (r->level0) SSL_CTX_set_security_level(ctx, 0);
     if (SSL_CTX_use_certificate(ctx, p->leaf) != 1 || SSL_CTX_use_PrivateKey(ctx, p->leaf_key) != 1)
         goto ossl;
     if (p->inter && !(r->pki & LAB_P_LEAF_ONLY) && SSL_CTX_add1_chain_cert(ctx, p->inter) != 1)
