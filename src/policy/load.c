@@ -36,7 +36,7 @@ enum fkind {
     K_GROUPS,    /* u16list of named groups */
     K_CURVES,    /* u16list of EC groups (certificate curves) */
     K_SIGALGS,   /* u16list of signature schemes */
-    K_KEYTYPES,  /* unsigned HILT_KEY_* set */
+    K_KEYTYPES,  /* unsigned HILT_KEYTYPE_* set */
     K_CERTSIG,   /* strlist of X.509 signature algorithm names */
     K_EKU,       /* strlist of EKU names / OIDs */
     K_STRLIST,   /* strlist of free strings */

@@ -57,7 +57,7 @@ enum hilt_client_cert_mode {
 };
 
 struct hilt_cert_rules {
-    unsigned key_types;                /* HILT_KEY_* bits; 0 = any */
+    unsigned key_types;                /* HILT_KEYTYPE_* bits; 0 = any */
     int rsa_min_bits;                  /* 0 = no minimum */
     struct hilt_u16list ecdsa_curves;  /* group code points; empty = any */
     int max_lifetime_days;             /* 0 = no limit */

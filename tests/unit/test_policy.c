@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "policy/policy.h"
 #include "policy/yamltree.h"
+#include "x509/key.h" /* must coexist with policy/suites.h (one name, one meaning) */
 
 #include <openssl/ssl.h>
 #include <stdio.h>
