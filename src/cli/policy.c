@@ -48,7 +48,9 @@ static int parse_opts(const char *cmd, const char *usage, int argc, char **argv,
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case 'p': o->policy = optarg; break;
+        case 'p':
+            o->policy = optarg;
+            break;
         case 'P':
             if (!allow_profile) return cli_usage(cmd, "--profile is not an option here");
             o->profile = optarg;
@@ -61,7 +63,9 @@ static int parse_opts(const char *cmd, const char *usage, int argc, char **argv,
             if (!allow_json) return cli_usage(cmd, "--json is not an option here");
             o->json = 1;
             break;
-        case 'h': fputs(usage, stdout); return -1;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
         default:
             return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
         }
@@ -82,7 +86,11 @@ static void print_list(const char *label, const struct hilt_u16list *l, int kind
         if (kind == 0) {
             const struct hilt_cipher *c = hilt_cipher_by_code(l->v[i]);
             if (c) name = hilt_cipher_name(c);
-            printf("%s%s (0x%04X)", i ? "\n  " "                      " : "", name, l->v[i]);
+            printf("%s%s (0x%04X)",
+                   i ? "\n  "
+                       "                      "
+                     : "",
+                   name, l->v[i]);
             continue;
         }
         if (kind == 1) {
@@ -145,7 +153,8 @@ static void print_profile(const struct hilt_profile *p)
     }
     if (c->required_eku.n) {
         printf("    %-20s", "required_eku");
-        for (size_t i = 0; i < c->required_eku.n; i++) printf("%s%s", i ? ", " : "", c->required_eku.v[i]);
+        for (size_t i = 0; i < c->required_eku.n; i++)
+            printf("%s%s", i ? ", " : "", c->required_eku.v[i]);
         printf("\n");
     }
     printf("    %-20s%s\n", "ocsp_stapling", c->ocsp_stapling ? "required" : "not required");
@@ -155,7 +164,8 @@ static void print_profile(const struct hilt_profile *p)
     if (cc->ca_file) printf("    %-20s%s\n", "ca_file", cc->ca_file);
     for (size_t i = 0; i < cc->allowed_issuers.n; i++)
         printf("    %-20s%s\n", "allowed_issuer", cc->allowed_issuers.v[i]);
-    for (size_t i = 0; i < cc->subjects.n; i++) printf("    %-20s%s\n", "subject", cc->subjects.v[i]);
+    for (size_t i = 0; i < cc->subjects.n; i++)
+        printf("    %-20s%s\n", "subject", cc->subjects.v[i]);
 }
 
 static int load_opt(const char *cmd, const char *path, struct hilt_policy **pol)
@@ -176,18 +186,20 @@ static void print_summary(const struct hilt_policy *p)
     for (size_t i = 0; i < p->nenvironments; i++) {
         const struct hilt_environment *env = &p->environments[i];
         printf("%s %s -> %s", i ? "," : ":", env->name, env->profile);
-        if (env->endpoints.n) printf(" (%zu endpoint pattern%s)", env->endpoints.n, env->endpoints.n == 1 ? "" : "s");
+        if (env->endpoints.n)
+            printf(" (%zu endpoint pattern%s)", env->endpoints.n, env->endpoints.n == 1 ? "" : "s");
     }
     printf("\n");
 }
 
 static int sub_check(int argc, char **argv)
 {
-    static const char *usage = "usage: hilt policy check FILE\n\n"
-                               "Validate a policy file: YAML syntax, known keys and types, known\n"
-                               "versions, ciphers, groups and signature algorithms, extends: targets\n"
-                               "and cycles. Prints the profiles and environments it defines.\n"
-                               "Exit 0 when valid, 2 with file:line:column and the field when not.\n";
+    static const char *usage =
+        "usage: hilt policy check FILE\n\n"
+        "Validate a policy file: YAML syntax, known keys and types, known\n"
+        "versions, ciphers, groups and signature algorithms, extends: targets\n"
+        "and cycles. Prints the profiles and environments it defines.\n"
+        "Exit 0 when valid, 2 with file:line:column and the field when not.\n";
     struct opts o;
     int rc = parse_opts("policy check", usage, argc, argv, &o, 0, 0, 0, 1);
     if (rc) return rc < 0 ? 0 : rc;
@@ -254,7 +266,8 @@ static int sub_list(int argc, char **argv)
         for (size_t i = 0; i < p->nenvironments; i++) {
             const struct hilt_environment *env = &p->environments[i];
             printf("%-14s %-14s", env->name, env->profile);
-            for (size_t j = 0; j < env->endpoints.n; j++) printf(" %s", env->endpoints.v[j]);
+            for (size_t j = 0; j < env->endpoints.n; j++)
+                printf(" %s", env->endpoints.v[j]);
             printf("\n");
         }
     }
@@ -277,7 +290,10 @@ static int sub_render(int argc, char **argv)
     int rc = parse_opts("policy render", usage, argc, argv, &o, 1, 1, 0, 0);
     if (rc) return rc < 0 ? 0 : rc;
     if (!o.profile) return cli_usage("policy render", "--profile NAME is required");
-    if (!o.target) return cli_usage("policy render", "--target is required (nginx, haproxy, apache, envoy, openssl, java, stunnel)");
+    if (!o.target)
+        return cli_usage(
+            "policy render",
+            "--target is required (nginx, haproxy, apache, envoy, openssl, java, stunnel)");
     struct hilt_policy *pol = NULL;
     if ((rc = load_opt("policy render", o.policy, &pol))) return rc;
     struct hilt_err e = {0};
@@ -300,7 +316,8 @@ static int cmd_policy(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } subs[] = {{"check", sub_check}, {"show", sub_show}, {"list", sub_list}, {"render", sub_render}};
+    } subs[] = {
+        {"check", sub_check}, {"show", sub_show}, {"list", sub_list}, {"render", sub_render}};
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 2;
@@ -311,7 +328,9 @@ static int cmd_policy(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         if (!strcmp(argv[1], subs[i].name)) return subs[i].fn(argc - 1, argv + 1);
-    return cli_usage("policy", "unknown subcommand '%s' (expected check, show, list or render)", argv[1]);
+    return cli_usage("policy", "unknown subcommand '%s' (expected check, show, list or render)",
+                     argv[1]);
 }
 
-HILT_COMMAND(policy, cmd_policy, "policies as code: check, show, list, render for nginx/HAProxy/...", 30);
+HILT_COMMAND(policy, cmd_policy,
+             "policies as code: check, show, list, render for nginx/HAProxy/...", 30);

@@ -27,21 +27,21 @@
 /* ---- the field table ---------------------------------------------------- */
 
 enum fkind {
-    K_STR,       /* char * */
-    K_BOOL,      /* int */
-    K_INT,       /* int within [min, max] */
-    K_VERSIONS,  /* unsigned bit set */
-    K_CIPHERS12, /* u16list of TLS 1.0-1.2 suites */
-    K_CIPHERS13, /* u16list of TLS 1.3 suites */
-    K_GROUPS,    /* u16list of named groups */
-    K_CURVES,    /* u16list of EC groups (certificate curves) */
-    K_SIGALGS,   /* u16list of signature schemes */
-    K_KEYTYPES,  /* unsigned HILT_KEYTYPE_* set */
-    K_CERTSIG,   /* strlist of X.509 signature algorithm names */
-    K_EKU,       /* strlist of EKU names / OIDs */
-    K_STRLIST,   /* strlist of free strings */
-    K_CLIENTMODE,/* enum hilt_client_cert_mode */
-    K_MAP,       /* nested table */
+    K_STR,        /* char * */
+    K_BOOL,       /* int */
+    K_INT,        /* int within [min, max] */
+    K_VERSIONS,   /* unsigned bit set */
+    K_CIPHERS12,  /* u16list of TLS 1.0-1.2 suites */
+    K_CIPHERS13,  /* u16list of TLS 1.3 suites */
+    K_GROUPS,     /* u16list of named groups */
+    K_CURVES,     /* u16list of EC groups (certificate curves) */
+    K_SIGALGS,    /* u16list of signature schemes */
+    K_KEYTYPES,   /* unsigned HILT_KEYTYPE_* set */
+    K_CERTSIG,    /* strlist of X.509 signature algorithm names */
+    K_EKU,        /* strlist of EKU names / OIDs */
+    K_STRLIST,    /* strlist of free strings */
+    K_CLIENTMODE, /* enum hilt_client_cert_mode */
+    K_MAP,        /* nested table */
 };
 
 struct field {
@@ -125,7 +125,7 @@ struct ctx {
     const struct hilt_policy *base; /* built-ins for extends:, or NULL */
     struct hilt_policy *out;
     struct hilt_err *e;
-    const char *src; /* current document */
+    const char *src;                                /* current document */
     const char *chain[HILT_POLICY_MAX_EXTENDS + 1]; /* profiles being resolved */
     char path[512];
 };
@@ -201,7 +201,8 @@ static int u16_copy(struct hilt_u16list *dst, const struct hilt_u16list *src)
 
 static void str_free(struct hilt_strlist *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
     free(l->v);
     l->v = NULL;
     l->n = 0;
@@ -240,14 +241,20 @@ static void field_free(struct hilt_profile *p, const struct field *f)
     case K_CIPHERS13:
     case K_GROUPS:
     case K_CURVES:
-    case K_SIGALGS: u16_free(at); break;
+    case K_SIGALGS:
+        u16_free(at);
+        break;
     case K_CERTSIG:
     case K_EKU:
-    case K_STRLIST: str_free(at); break;
-    case K_MAP:
-        for (const struct field *s = f->sub; s->key; s++) field_free(p, s);
+    case K_STRLIST:
+        str_free(at);
         break;
-    default: break;
+    case K_MAP:
+        for (const struct field *s = f->sub; s->key; s++)
+            field_free(p, s);
+        break;
+    default:
+        break;
     }
 }
 
@@ -266,17 +273,23 @@ static int field_copy(struct hilt_profile *dst, const struct hilt_profile *src,
     }
     case K_BOOL:
     case K_INT:
-    case K_CLIENTMODE: memcpy(d, s, sizeof(int)); return 0;
+    case K_CLIENTMODE:
+        memcpy(d, s, sizeof(int));
+        return 0;
     case K_VERSIONS:
-    case K_KEYTYPES: memcpy(d, s, sizeof(unsigned)); return 0;
+    case K_KEYTYPES:
+        memcpy(d, s, sizeof(unsigned));
+        return 0;
     case K_CIPHERS12:
     case K_CIPHERS13:
     case K_GROUPS:
     case K_CURVES:
-    case K_SIGALGS: return u16_copy(d, s);
+    case K_SIGALGS:
+        return u16_copy(d, s);
     case K_CERTSIG:
     case K_EKU:
-    case K_STRLIST: return str_copy(d, s);
+    case K_STRLIST:
+        return str_copy(d, s);
     case K_MAP:
         for (const struct field *sf = f->sub; sf->key; sf++)
             if (field_copy(dst, src, sf) < 0) return -1;
@@ -287,7 +300,8 @@ static int field_copy(struct hilt_profile *dst, const struct hilt_profile *src,
 
 static void profile_clear(struct hilt_profile *p)
 {
-    for (const struct field *f = profile_fields; f->key; f++) field_free(p, f);
+    for (const struct field *f = profile_fields; f->key; f++)
+        field_free(p, f);
     free(p->name);
     free(p->origin);
     memset(p, 0, sizeof(*p));
@@ -307,8 +321,10 @@ void hilt_policy_free(struct hilt_policy **pp)
 {
     if (!pp || !*pp) return;
     struct hilt_policy *p = *pp;
-    for (size_t i = 0; i < p->nprofiles; i++) profile_clear(&p->profiles[i]);
-    for (size_t i = 0; i < p->nenvironments; i++) env_clear(&p->environments[i]);
+    for (size_t i = 0; i < p->nprofiles; i++)
+        profile_clear(&p->profiles[i]);
+    for (size_t i = 0; i < p->nenvironments; i++)
+        env_clear(&p->environments[i]);
     free(p->profiles);
     free(p->environments);
     free(p->source);
@@ -332,8 +348,7 @@ static int read_bool(struct ctx *c, const struct yt_node *n, int *out)
             if (!strcasecmp(n->str, t[i])) return *out = 1, 0;
             if (!strcasecmp(n->str, f[i])) return *out = 0, 0;
         }
-    if (n->type == YT_SCALAR)
-        return perr(c, n, "expected true or false, got '%s'", n->str);
+    if (n->type == YT_SCALAR) return perr(c, n, "expected true or false, got '%s'", n->str);
     return perr(c, n, "expected true or false, got %s", yt_type_name(n));
 }
 
@@ -348,8 +363,7 @@ static int read_int(struct ctx *c, const struct yt_node *n, int min, int max, in
         if (!isdigit((unsigned char)*s)) goto bad;
         if (v <= 1000000000L) v = v * 10 + (*s - '0');
     }
-    if (v < min || v > max)
-        return perr(c, n, "%s is out of range (%d to %d)", n->str, min, max);
+    if (v < min || v > max) return perr(c, n, "%s is out of range (%d to %d)", n->str, min, max);
     *out = (int)v;
     return 0;
 bad:
@@ -374,16 +388,26 @@ static const char *client_modes[] = {[HILT_CLIENT_CERT_NONE] = "none",
 static const char *list_word(enum fkind k)
 {
     switch (k) {
-    case K_VERSIONS: return "protocol version";
-    case K_CIPHERS12: return "cipher";
-    case K_CIPHERS13: return "TLS 1.3 cipher suite";
-    case K_GROUPS: return "group";
-    case K_CURVES: return "certificate curve";
-    case K_SIGALGS: return "signature algorithm";
-    case K_KEYTYPES: return "key type";
-    case K_CERTSIG: return "certificate signature algorithm";
-    case K_EKU: return "extended key usage";
-    default: return "value";
+    case K_VERSIONS:
+        return "protocol version";
+    case K_CIPHERS12:
+        return "cipher";
+    case K_CIPHERS13:
+        return "TLS 1.3 cipher suite";
+    case K_GROUPS:
+        return "group";
+    case K_CURVES:
+        return "certificate curve";
+    case K_SIGALGS:
+        return "signature algorithm";
+    case K_KEYTYPES:
+        return "key type";
+    case K_CERTSIG:
+        return "certificate signature algorithm";
+    case K_EKU:
+        return "extended key usage";
+    default:
+        return "value";
     }
 }
 
@@ -399,7 +423,8 @@ static int list_item(struct ctx *c, enum fkind k, const struct yt_node *n, uint1
         int want13 = k == K_CIPHERS13;
         if (!ci) {
             const char *sug = hilt_cipher_suggest(s, want13);
-            if (sug) return perr(c, n, "unknown %s '%s' (did you mean '%s'?)", list_word(k), s, sug);
+            if (sug)
+                return perr(c, n, "unknown %s '%s' (did you mean '%s'?)", list_word(k), s, sug);
             return perr(c, n, "unknown %s '%s'", list_word(k), s);
         }
         if (want13 && !(ci->flags & HILT_CF_TLS13))
@@ -421,8 +446,9 @@ static int list_item(struct ctx *c, enum fkind k, const struct yt_node *n, uint1
     case K_SIGALGS: {
         const struct hilt_sigalg *sa = hilt_sigalg_by_name(s);
         if (!sa)
-            return perr(c, n, "unknown %s '%s' (use RFC 8446 names such as "
-                              "ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256)",
+            return perr(c, n,
+                        "unknown %s '%s' (use RFC 8446 names such as "
+                        "ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256)",
                         list_word(k), s);
         *code = sa->code;
         return 0;
@@ -430,8 +456,9 @@ static int list_item(struct ctx *c, enum fkind k, const struct yt_node *n, uint1
     case K_VERSIONS: {
         enum hilt_tls_version v;
         if (hilt_tls_version_parse(s, &v) < 0)
-            return perr(c, n, "unknown %s '%s' (expected SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or "
-                              "TLSv1.3)",
+            return perr(c, n,
+                        "unknown %s '%s' (expected SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or "
+                        "TLSv1.3)",
                         list_word(k), s);
         *code = (uint16_t)v;
         return 0;
@@ -466,8 +493,9 @@ static int read_list(struct ctx *c, const struct field *f, const struct yt_node 
     if (n->type != YT_SEQ) {
         if (n->type == YT_SCALAR && strchr(n->str, ':') &&
             (f->kind == K_CIPHERS12 || f->kind == K_CIPHERS13 || f->kind == K_GROUPS))
-            return perr(c, n, "expected a list, got the string '%.60s'; write one %s per "
-                              "list item",
+            return perr(c, n,
+                        "expected a list, got the string '%.60s'; write one %s per "
+                        "list item",
                         n->str, list_word(f->kind));
         return perr(c, n, "expected a list of %ss, got %s", list_word(f->kind), yt_type_name(n));
     }
@@ -519,7 +547,8 @@ static size_t edit_distance_small(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     if (la > 40 || lb > 40) return 99;
     size_t prev[41], cur[41];
-    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
     for (size_t i = 1; i <= la; i++) {
         cur[0] = i;
         for (size_t j = 1; j <= lb; j++) {
@@ -568,12 +597,14 @@ static int read_fields(struct ctx *c, struct raw_profile *rp, const struct field
 {
     const char *keys[16];
     size_t nk = 0;
-    for (const struct field *f = tbl; f->key && nk < 15; f++) keys[nk++] = f->key;
+    for (const struct field *f = tbl; f->key && nk < 15; f++)
+        keys[nk++] = f->key;
     keys[nk] = NULL;
     for (size_t i = 0; i + 1 < map->n; i += 2) {
         const struct yt_node *k = map->kids[i], *v = map->kids[i + 1];
         const struct field *f = tbl;
-        while (f->key && strcmp(f->key, k->str)) f++;
+        while (f->key && strcmp(f->key, k->str))
+            f++;
         if (!f->key) return unknown_key(c, k, keys);
         size_t old = path_push(c, ".%s", f->key);
         void *at = (char *)&rp->p + f->off;
@@ -588,8 +619,12 @@ static int read_fields(struct ctx *c, struct raw_profile *rp, const struct field
                 if (!valid_name(v->str)) rc = perr(c, v, "'%s' is not a profile name", v->str);
             }
             break;
-        case K_BOOL: rc = read_bool(c, v, at); break;
-        case K_INT: rc = read_int(c, v, f->min, f->max, at); break;
+        case K_BOOL:
+            rc = read_bool(c, v, at);
+            break;
+        case K_INT:
+            rc = read_int(c, v, f->min, f->max, at);
+            break;
         case K_CLIENTMODE: {
             rc = want_scalar(c, v, "none, optional or required");
             if (rc) break;
@@ -606,7 +641,9 @@ static int read_fields(struct ctx *c, struct raw_profile *rp, const struct field
             rc = check_map(c, v, "a mapping");
             if (!rc) rc = read_fields(c, rp, f->sub, v);
             break;
-        default: rc = read_list(c, f, v, at); break;
+        default:
+            rc = read_list(c, f, v, at);
+            break;
         }
         if (rc) return -1;
         if (f->bit >= 0) {
@@ -691,8 +728,7 @@ static int parse_environments(struct ctx *c, const struct yt_node *map)
     for (size_t i = 0; i + 1 < map->n; i += 2) {
         const struct yt_node *k = map->kids[i], *v = map->kids[i + 1];
         size_t old = path_push(c, ".%s", k->str);
-        if (!valid_name(k->str))
-            return perr(c, k, "'%s' is not a valid environment name", k->str);
+        if (!valid_name(k->str)) return perr(c, k, "'%s' is not a valid environment name", k->str);
         for (size_t j = 0; j < c->nre; j++)
             if (!strcmp(c->re[j].env.name, k->str))
                 return perr(c, k, "environment '%s' is defined twice", k->str);
@@ -934,8 +970,8 @@ static int resolve(struct ctx *c, struct raw_profile *rp, int depth, struct hilt
                     if (!raw_find(c, c->base->profiles[i].name))
                         kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s",
                                                kl ? ", " : "", c->base->profiles[i].name);
-                return perr_at(c, &rp->extends_at, path,
-                               "unknown profile '%s' (known: %s)", pname, known);
+                return perr_at(c, &rp->extends_at, path, "unknown profile '%s' (known: %s)", pname,
+                               known);
             }
             for (const struct field *f = profile_fields; f->key; f++)
                 if (field_copy(&parent, bp, f) < 0) goto oom;
@@ -1013,11 +1049,14 @@ static int resolve_all(struct ctx *c, const char *source)
 
 static void ctx_free(struct ctx *c)
 {
-    for (size_t i = 0; i < c->nrp; i++) profile_clear(&c->rp[i].p);
-    for (size_t i = 0; i < c->nre; i++) env_clear(&c->re[i].env);
+    for (size_t i = 0; i < c->nrp; i++)
+        profile_clear(&c->rp[i].p);
+    for (size_t i = 0; i < c->nre; i++)
+        env_clear(&c->re[i].env);
     free(c->rp);
     free(c->re);
-    for (size_t i = 0; i < c->nsources; i++) free(c->sources[i]);
+    for (size_t i = 0; i < c->nsources; i++)
+        free(c->sources[i]);
     free(c->sources);
 }
 

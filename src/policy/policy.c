@@ -42,8 +42,8 @@ const struct hilt_profile *hilt_profile_find(const struct hilt_policy *p, const 
         if (!hilt_policy_profile(p, b->profiles[i].name))
             kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "",
                                    b->profiles[i].name);
-    hilt_err_set(e, HILT_E_USAGE, 0, "unknown profile '%s'%s%s (known: %s)", name,
-                 p ? " in " : "", p ? p->source : "", known);
+    hilt_err_set(e, HILT_E_USAGE, 0, "unknown profile '%s'%s%s (known: %s)", name, p ? " in " : "",
+                 p ? p->source : "", known);
     return NULL;
 }
 
@@ -65,7 +65,8 @@ static int glob_match(const char *pat, const char *s)
             return 0;
         }
     }
-    while (*pat == '*') pat++;
+    while (*pat == '*')
+        pat++;
     return !*pat;
 }
 
@@ -118,8 +119,7 @@ int hilt_profile_allows_version(const struct hilt_profile *p, enum hilt_tls_vers
     return (unsigned)v < HILT_TLS_VERSION_COUNT && (p->versions & HILT_VERSION_BIT(v));
 }
 
-int hilt_profile_allows_cipher(const struct hilt_profile *p, enum hilt_tls_version v,
-                               uint16_t code)
+int hilt_profile_allows_cipher(const struct hilt_profile *p, enum hilt_tls_version v, uint16_t code)
 {
     if (!hilt_profile_allows_version(p, v)) return 0;
     return u16_has(v == HILT_TLS13 ? &p->tls13_ciphersuites : &p->ciphers, code);
@@ -211,7 +211,8 @@ static json_t *sigalg_list_json(const struct hilt_u16list *l)
 static json_t *strlist_json(const struct hilt_strlist *l)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++) json_array_append_new(a, hilt_json_str(l->v[i]));
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, hilt_json_str(l->v[i]));
     return a;
 }
 

@@ -57,49 +57,49 @@ enum hilt_client_cert_mode {
 };
 
 struct hilt_cert_rules {
-    unsigned key_types;                /* HILT_KEYTYPE_* bits; 0 = any */
-    int rsa_min_bits;                  /* 0 = no minimum */
-    struct hilt_u16list ecdsa_curves;  /* group code points; empty = any */
-    int max_lifetime_days;             /* 0 = no limit */
+    unsigned key_types;                       /* HILT_KEYTYPE_* bits; 0 = any */
+    int rsa_min_bits;                         /* 0 = no minimum */
+    struct hilt_u16list ecdsa_curves;         /* group code points; empty = any */
+    int max_lifetime_days;                    /* 0 = no limit */
     struct hilt_strlist signature_algorithms; /* X.509 names; empty = any */
-    struct hilt_strlist required_eku;  /* canonical names or dotted OIDs */
-    int ocsp_stapling;                 /* 1 = the server must staple */
+    struct hilt_strlist required_eku;         /* canonical names or dotted OIDs */
+    int ocsp_stapling;                        /* 1 = the server must staple */
 };
 
 struct hilt_client_cert_rules {
     enum hilt_client_cert_mode mode;
-    char *ca_file;                     /* CA bundle that verifies client certs, or NULL */
+    char *ca_file;                       /* CA bundle that verifies client certs, or NULL */
     struct hilt_strlist allowed_issuers; /* issuer DNs; empty = any issuer the CA file trusts */
-    struct hilt_strlist subjects;      /* subject patterns ('*' wildcard); empty = any */
+    struct hilt_strlist subjects;        /* subject patterns ('*' wildcard); empty = any */
 };
 
 struct hilt_profile {
     char *name;
-    char *description;                 /* or NULL */
-    char *extends;                     /* parent as written, or NULL (informational) */
-    char *origin;                      /* "file:line:col" of its definition */
-    unsigned versions;                 /* HILT_VERSION_BIT() set */
-    struct hilt_u16list ciphers;       /* TLS 1.0-1.2 suites, preference order */
+    char *description;           /* or NULL */
+    char *extends;               /* parent as written, or NULL (informational) */
+    char *origin;                /* "file:line:col" of its definition */
+    unsigned versions;           /* HILT_VERSION_BIT() set */
+    struct hilt_u16list ciphers; /* TLS 1.0-1.2 suites, preference order */
     struct hilt_u16list tls13_ciphersuites;
     struct hilt_u16list groups;
     struct hilt_u16list signature_algorithms;
-    int server_preference;             /* 1 = server enforces its cipher order */
-    int dh_min_bits;                   /* minimum DHE group size; 0 = no rule */
+    int server_preference; /* 1 = server enforces its cipher order */
+    int dh_min_bits;       /* minimum DHE group size; 0 = no rule */
     struct hilt_cert_rules certificate;
     struct hilt_client_cert_rules client_certificate;
 };
 
 struct hilt_environment {
     char *name;
-    char *profile;                     /* profile name (exists in the policy or built-ins) */
-    char *description;                 /* or NULL */
-    struct hilt_strlist endpoints;     /* "host[:port]" patterns, '*' wildcards */
+    char *profile;                 /* profile name (exists in the policy or built-ins) */
+    char *description;             /* or NULL */
+    struct hilt_strlist endpoints; /* "host[:port]" patterns, '*' wildcards */
     char *origin;
 };
 
 struct hilt_policy {
-    char *source;                      /* file name, or "builtin" */
-    struct hilt_profile *profiles;     /* in file order */
+    char *source;                  /* file name, or "builtin" */
+    struct hilt_profile *profiles; /* in file order */
     size_t nprofiles;
     struct hilt_environment *environments;
     size_t nenvironments;

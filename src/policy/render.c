@@ -76,17 +76,21 @@ static int boring_has(uint16_t code)
 /* SunJSSE (JDK 11+) implements none of these families. */
 #define JAVA_MISSING                                                                               \
     (HILT_CF_CCM | HILT_CF_CCM8 | HILT_CF_ARIA | HILT_CF_CAMELLIA | HILT_CF_SEED | HILT_CF_IDEA |  \
-     HILT_CF_GOST | HILT_CF_PSK | HILT_CF_SRP | HILT_CF_KRB5 | HILT_CF_RC2 | HILT_CF_EXPORT |       \
+     HILT_CF_GOST | HILT_CF_PSK | HILT_CF_SRP | HILT_CF_KRB5 | HILT_CF_RC2 | HILT_CF_EXPORT |      \
      HILT_CF_NONSTD)
 
 /* The cipher name in the stack's naming, or NULL when it cannot use it. */
 static const char *cipher_for(const struct hilt_cipher *c, enum naming nm)
 {
     switch (nm) {
-    case N_OPENSSL: return c->openssl;
-    case N_IANA: return c->iana;
-    case N_BORING: return boring_has(c->code) ? c->openssl : NULL;
-    case N_JAVA: return (c->flags & JAVA_MISSING) ? NULL : c->iana;
+    case N_OPENSSL:
+        return c->openssl;
+    case N_IANA:
+        return c->iana;
+    case N_BORING:
+        return boring_has(c->code) ? c->openssl : NULL;
+    case N_JAVA:
+        return (c->flags & JAVA_MISSING) ? NULL : c->iana;
     }
     return NULL;
 }
@@ -94,10 +98,14 @@ static const char *cipher_for(const struct hilt_cipher *c, enum naming nm)
 static const char *stack_label(enum naming nm)
 {
     switch (nm) {
-    case N_OPENSSL: return "OpenSSL";
-    case N_BORING: return "BoringSSL (Envoy)";
-    case N_JAVA: return "Java (SunJSSE)";
-    default: return "this stack";
+    case N_OPENSSL:
+        return "OpenSSL";
+    case N_BORING:
+        return "BoringSSL (Envoy)";
+    case N_JAVA:
+        return "Java (SunJSSE)";
+    default:
+        return "this stack";
     }
 }
 
@@ -121,7 +129,8 @@ static const char *ciphers_joined(struct rctx *r, const struct hilt_u16list *l, 
         if (r->tmp.len && hilt_buf_add_str(&r->tmp, sep) < 0) r->oom = 1;
         if (hilt_buf_add_str(&r->tmp, name) < 0) r->oom = 1;
     }
-    if (ml) note(r, "%s cannot name these ciphers, so they are left out: %s", stack_label(nm), missing);
+    if (ml)
+        note(r, "%s cannot name these ciphers, so they are left out: %s", stack_label(nm), missing);
     return hilt_buf_cstr(&r->tmp);
 }
 
@@ -137,8 +146,9 @@ static void note_ossl3_missing(struct rctx *r, const struct hilt_u16list *l)
                                    c->openssl);
     }
     if (ml)
-        note(r, "OpenSSL 3 as shipped (Debian 12, no-weak-ssl-ciphers) does not implement %s; "
-                "a server built on it will not offer them",
+        note(r,
+             "OpenSSL 3 as shipped (Debian 12, no-weak-ssl-ciphers) does not implement %s; "
+             "a server built on it will not offer them",
              missing);
 }
 
@@ -154,7 +164,9 @@ static const char *groups_joined(struct rctx *r, const char *sep, enum gnaming g
         const struct hilt_group *g = hilt_group_by_code(r->p->groups.v[i]);
         const char *name = NULL;
         if (g) switch (gn) {
-            case G_OPENSSL: name = (g->flags & HILT_GF_OSSL3) ? g->openssl : NULL; break;
+            case G_OPENSSL:
+                name = (g->flags & HILT_GF_OSSL3) ? g->openssl : NULL;
+                break;
             case G_NIST:
                 name = (g->code == 29 || g->code == 0x11EC) ? g->openssl : g->nist;
                 if (g->code > 25 && g->code != 29 && g->code != 0x11EC) name = NULL;
@@ -268,10 +280,12 @@ static void cert_note(struct rctx *r)
     if (c->key_types) {
         l += (size_t)snprintf(s + l, sizeof(s) - l, "key types");
         for (unsigned b = 1; b <= HILT_KEYTYPE_DSA; b <<= 1)
-            if (c->key_types & b) l += (size_t)snprintf(s + l, sizeof(s) - l, " %s", hilt_key_type_name(b));
+            if (c->key_types & b)
+                l += (size_t)snprintf(s + l, sizeof(s) - l, " %s", hilt_key_type_name(b));
     }
     if (c->rsa_min_bits)
-        l += (size_t)snprintf(s + l, sizeof(s) - l, "%sRSA >= %d bits", l ? "; " : "", c->rsa_min_bits);
+        l += (size_t)snprintf(s + l, sizeof(s) - l, "%sRSA >= %d bits", l ? "; " : "",
+                              c->rsa_min_bits);
     if (c->ecdsa_curves.n) {
         l += (size_t)snprintf(s + l, sizeof(s) - l, "%sECDSA curves", l ? "; " : "");
         for (size_t i = 0; i < c->ecdsa_curves.n; i++) {
@@ -283,10 +297,12 @@ static void cert_note(struct rctx *r)
         l += (size_t)snprintf(s + l, sizeof(s) - l, "%slifetime <= %d days", l ? "; " : "",
                               c->max_lifetime_days);
     for (size_t i = 0; i < c->required_eku.n && l < sizeof(s) - 60; i++)
-        l += (size_t)snprintf(s + l, sizeof(s) - l, "%sEKU %s", l ? "; " : "", c->required_eku.v[i]);
+        l +=
+            (size_t)snprintf(s + l, sizeof(s) - l, "%sEKU %s", l ? "; " : "", c->required_eku.v[i]);
     if (l)
-        note(r, "certificate rules (%s) describe the certificate you deploy; %s configuration "
-                "cannot enforce them (hilt scan checks them)",
+        note(r,
+             "certificate rules (%s) describe the certificate you deploy; %s configuration "
+             "cannot enforce them (hilt scan checks them)",
              s, r->t->name);
 }
 
@@ -294,8 +310,9 @@ static void client_subject_note(struct rctx *r)
 {
     const struct hilt_client_cert_rules *cc = &r->p->client_certificate;
     if (cc->allowed_issuers.n || cc->subjects.n)
-        note(r, "client certificate issuer/subject rules (%zu issuer, %zu subject patterns) "
-                "are not expressible here; enforce them in the application or an ACL",
+        note(r,
+             "client certificate issuer/subject rules (%zu issuer, %zu subject patterns) "
+             "are not expressible here; enforce them in the application or an ACL",
              cc->allowed_issuers.n, cc->subjects.n);
 }
 
@@ -304,8 +321,9 @@ static int client_ca_missing(struct rctx *r)
 {
     const struct hilt_client_cert_rules *cc = &r->p->client_certificate;
     if (cc->mode == HILT_CLIENT_CERT_NONE || cc->ca_file) return 0;
-    note(r, "client certificates are %s but the profile names no client_certificate.ca_file; "
-            "the directives below are commented out until you set it",
+    note(r,
+         "client certificates are %s but the profile names no client_certificate.ca_file; "
+         "the directives below are commented out until you set it",
          cc->mode == HILT_CLIENT_CERT_REQUIRED ? "required" : "optional");
     return 1;
 }
@@ -326,8 +344,9 @@ static void r_nginx(struct rctx *r)
         out(r, "ssl_conf_command SignatureAlgorithms %s;\n", sigalgs_joined(r, ":"));
     out(r, "ssl_prefer_server_ciphers %s;\n", p->server_preference ? "on" : "off");
     if (has_pre13(p) && any_dhe(p))
-        note(r, "nginx offers the DHE suites only with 'ssl_dhparam FILE;' (>= %d bits, e.g. "
-                "RFC 7919 ffdhe2048); the file is site-specific, so it is not rendered",
+        note(r,
+             "nginx offers the DHE suites only with 'ssl_dhparam FILE;' (>= %d bits, e.g. "
+             "RFC 7919 ffdhe2048); the file is site-specific, so it is not rendered",
              p->dh_min_bits > 2048 ? p->dh_min_bits : 2048);
     if (p->certificate.ocsp_stapling) {
         out(r, "ssl_stapling on;\nssl_stapling_verify on;\n");
@@ -337,8 +356,10 @@ static void r_nginx(struct rctx *r)
     const struct hilt_client_cert_rules *cc = &p->client_certificate;
     if (cc->mode != HILT_CLIENT_CERT_NONE) {
         const char *c = client_ca_missing(r) ? "# " : "";
-        out(r, "%sssl_verify_client %s;\n", c, cc->mode == HILT_CLIENT_CERT_REQUIRED ? "on" : "optional");
-        out(r, "%sssl_client_certificate %s;\n", c, cc->ca_file ? cc->ca_file : "/path/to/client-ca.pem");
+        out(r, "%sssl_verify_client %s;\n", c,
+            cc->mode == HILT_CLIENT_CERT_REQUIRED ? "on" : "optional");
+        out(r, "%sssl_client_certificate %s;\n", c,
+            cc->ca_file ? cc->ca_file : "/path/to/client-ca.pem");
         client_subject_note(r);
     }
 }
@@ -349,7 +370,8 @@ static void haproxy_bind_opts(struct rctx *r, struct hilt_buf *b)
     int lo = hilt_profile_min_version(p), hi = hilt_profile_max_version(p);
     hilt_buf_addf(b, "ssl-min-ver %s ssl-max-ver %s", r->t->ver[lo], r->t->ver[hi]);
     /* A gap inside the range: HAProxy still has the per-version switches. */
-    static const char *const no[] = {"no-sslv3", "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13"};
+    static const char *const no[] = {"no-sslv3", "no-tlsv10", "no-tlsv11", "no-tlsv12",
+                                     "no-tlsv13"};
     for (int v = lo; v <= hi; v++)
         if (!(p->versions & HILT_VERSION_BIT(v))) hilt_buf_addf(b, " %s", no[v]);
     if (!p->server_preference) hilt_buf_add_str(b, " prefer-client-ciphers");
@@ -384,8 +406,9 @@ static void r_haproxy(struct rctx *r)
     if (has_pre13(p) && any_dhe(p))
         out(r, "    tune.ssl.default-dh-param %d\n", p->dh_min_bits > 2048 ? p->dh_min_bits : 2048);
     if (p->signature_algorithms.n)
-        note(r, "HAProxy 2.6 (Debian 12) has no sigalgs keyword; on HAProxy 2.8 and later add "
-                "'ssl-default-bind-sigalgs %s'",
+        note(r,
+             "HAProxy 2.6 (Debian 12) has no sigalgs keyword; on HAProxy 2.8 and later add "
+             "'ssl-default-bind-sigalgs %s'",
              sigalgs_joined(r, ":"));
     if (p->certificate.ocsp_stapling)
         note(r, "OCSP stapling: HAProxy staples the response it finds in <crt>.ocsp; keep that "
@@ -415,26 +438,31 @@ static void r_apache(struct rctx *r)
     out(r, "SSLProtocol -all %s\n", versions_joined(r, "+", " "));
     if (has_pre13(p)) out(r, "SSLCipherSuite %s\n", ossl_cipher_string(r));
     if (has_tls13(p))
-        out(r, "SSLCipherSuite TLSv1.3 %s\n", ciphers_joined(r, &p->tls13_ciphersuites, ":", N_OPENSSL));
+        out(r, "SSLCipherSuite TLSv1.3 %s\n",
+            ciphers_joined(r, &p->tls13_ciphersuites, ":", N_OPENSSL));
     if (p->groups.n) out(r, "SSLOpenSSLConfCmd Groups %s\n", groups_joined(r, ":", G_OPENSSL));
     if (p->signature_algorithms.n)
         out(r, "SSLOpenSSLConfCmd SignatureAlgorithms %s\n", sigalgs_joined(r, ":"));
     out(r, "SSLHonorCipherOrder %s\n", p->server_preference ? "on" : "off");
     if (has_pre13(p) && any_dhe(p))
-        note(r, "the DHE suites need 'SSLOpenSSLConfCmd DHParameters FILE' (>= %d bits); the file "
-                "is site-specific, so it is not rendered",
+        note(r,
+             "the DHE suites need 'SSLOpenSSLConfCmd DHParameters FILE' (>= %d bits); the file "
+             "is site-specific, so it is not rendered",
              p->dh_min_bits > 2048 ? p->dh_min_bits : 2048);
     if (p->certificate.ocsp_stapling) {
         out(r, "SSLUseStapling On\n");
-        out(r, "%s SSLStaplingCache \"shmcb:logs/ssl_stapling(32768)\"   (server level, outside "
-               "<VirtualHost>)\n",
+        out(r,
+            "%s SSLStaplingCache \"shmcb:logs/ssl_stapling(32768)\"   (server level, outside "
+            "<VirtualHost>)\n",
             r->t->cmt);
     }
     const struct hilt_client_cert_rules *cc = &p->client_certificate;
     if (cc->mode != HILT_CLIENT_CERT_NONE) {
         const char *c = client_ca_missing(r) ? "# " : "";
-        out(r, "%sSSLVerifyClient %s\n", c, cc->mode == HILT_CLIENT_CERT_REQUIRED ? "require" : "optional");
-        out(r, "%sSSLCACertificateFile %s\n", c, cc->ca_file ? cc->ca_file : "/path/to/client-ca.pem");
+        out(r, "%sSSLVerifyClient %s\n", c,
+            cc->mode == HILT_CLIENT_CERT_REQUIRED ? "require" : "optional");
+        out(r, "%sSSLCACertificateFile %s\n", c,
+            cc->ca_file ? cc->ca_file : "/path/to/client-ca.pem");
         client_subject_note(r);
     }
 }
@@ -460,13 +488,15 @@ static void r_envoy(struct rctx *r)
         lo = HILT_TLS10;
     }
     if (!hilt_profile_versions_contiguous(p))
-        note(r, "Envoy takes a version range only; the versions missing inside %s..%s stay "
-                "enabled",
+        note(r,
+             "Envoy takes a version range only; the versions missing inside %s..%s stay "
+             "enabled",
              r->t->ver[lo], r->t->ver[hi]);
     out(r, "common_tls_context:\n  tls_params:\n");
     out(r, "    tls_minimum_protocol_version: %s\n", r->t->ver[lo]);
     out(r, "    tls_maximum_protocol_version: %s\n", r->t->ver[hi]);
-    if (has_pre13(p)) yaml_list(r, "    ", "cipher_suites", ciphers_joined(r, &p->ciphers, ":", N_BORING));
+    if (has_pre13(p))
+        yaml_list(r, "    ", "cipher_suites", ciphers_joined(r, &p->ciphers, ":", N_BORING));
     if (p->groups.n) yaml_list(r, "    ", "ecdh_curves", groups_joined(r, ":", G_NIST));
     if (p->signature_algorithms.n)
         yaml_list(r, "    ", "signature_algorithms", sigalgs_joined(r, ":"));
@@ -475,15 +505,17 @@ static void r_envoy(struct rctx *r)
         int same = p->tls13_ciphersuites.n == 3;
         for (size_t i = 0; same && i < 3; i++) {
             int found = 0;
-            for (size_t j = 0; j < 3; j++) found |= p->tls13_ciphersuites.v[j] == fixed[i];
+            for (size_t j = 0; j < 3; j++)
+                found |= p->tls13_ciphersuites.v[j] == fixed[i];
             same = found;
         }
         if (!same)
             note(r, "BoringSSL's TLS 1.3 suites are fixed (AES-128-GCM, AES-256-GCM, "
                     "CHACHA20-POLY1305); the profile's TLS 1.3 list cannot be set");
     }
-    note(r, "cipher order: BoringSSL applies the server's order; the profile's "
-            "server_preference=%s is not configurable",
+    note(r,
+         "cipher order: BoringSSL applies the server's order; the profile's "
+         "server_preference=%s is not configurable",
          p->server_preference ? "true" : "false");
     if (has_pre13(p) && any_dhe(p)) note(r, "BoringSSL has no DHE key exchange");
     const struct hilt_client_cert_rules *cc = &p->client_certificate;
@@ -509,7 +541,8 @@ static void r_openssl(struct rctx *r)
     int lo = hilt_profile_min_version(p), hi = hilt_profile_max_version(p);
     ossl_common_notes(r);
     if (!hilt_profile_versions_contiguous(p))
-        note(r, "MinProtocol/MaxProtocol take a range; the versions missing inside it stay enabled");
+        note(r,
+             "MinProtocol/MaxProtocol take a range; the versions missing inside it stay enabled");
     out(r, "openssl_conf = hilt_openssl_init\n\n[hilt_openssl_init]\nssl_conf = hilt_ssl_sect\n\n"
            "[hilt_ssl_sect]\nsystem_default = system_default_sect\n\n[system_default_sect]\n");
     out(r, "MinProtocol = %s\nMaxProtocol = %s\n", r->t->ver[lo], r->t->ver[hi]);
@@ -530,7 +563,8 @@ static void r_openssl(struct rctx *r)
     const struct hilt_client_cert_rules *cc = &p->client_certificate;
     if (cc->mode != HILT_CLIENT_CERT_NONE) {
         const char *c = client_ca_missing(r) ? "# " : "";
-        out(r, "%sVerifyMode = %s\n", c, cc->mode == HILT_CLIENT_CERT_REQUIRED ? "Request,Require" : "Request");
+        out(r, "%sVerifyMode = %s\n", c,
+            cc->mode == HILT_CLIENT_CERT_REQUIRED ? "Request,Require" : "Request");
         out(r, "%sVerifyCAFile = %s\n", c, cc->ca_file ? cc->ca_file : "/path/to/client-ca.pem");
         client_subject_note(r);
     }
@@ -550,8 +584,11 @@ static void r_java(struct rctx *r)
     static const struct {
         uint32_t flag;
         const char *name;
-    } weak[] = {{HILT_CF_RC4, "RC4"}, {HILT_CF_DES, "DES"}, {HILT_CF_3DES, "3DES_EDE_CBC"},
-                {HILT_CF_NULL, "NULL"}, {HILT_CF_ANON, "anon"}};
+    } weak[] = {{HILT_CF_RC4, "RC4"},
+                {HILT_CF_DES, "DES"},
+                {HILT_CF_3DES, "3DES_EDE_CBC"},
+                {HILT_CF_NULL, "NULL"},
+                {HILT_CF_ANON, "anon"}};
     for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++)
         if (!any_cipher_flag(p, weak[i].flag)) hilt_buf_addf(&dis, ", %s", weak[i].name);
     int static_ecdh = 0;
@@ -569,7 +606,8 @@ static void r_java(struct rctx *r)
     hilt_buf_free(&dis);
 
     /* System properties: they cannot live in a security properties file. */
-    out(r, "\n%s JVM system properties (JDK_JAVA_OPTIONS or an @argfile; strip the leading '%s '):\n",
+    out(r,
+        "\n%s JVM system properties (JDK_JAVA_OPTIONS or an @argfile; strip the leading '%s '):\n",
         r->t->cmt, r->t->cmt);
     const char *vers = versions_joined(r, "", ",");
     out(r, "%s -Djdk.tls.server.protocols=%s\n", r->t->cmt, vers);
@@ -585,7 +623,8 @@ static void r_java(struct rctx *r)
     out(r, "%s -Djdk.tls.server.cipherSuites=%s\n", r->t->cmt, hilt_buf_cstr(&cs));
     out(r, "%s -Djdk.tls.client.cipherSuites=%s\n", r->t->cmt, hilt_buf_cstr(&cs));
     hilt_buf_free(&cs);
-    if (p->groups.n) out(r, "%s -Djdk.tls.namedGroups=%s\n", r->t->cmt, groups_joined(r, ",", G_JAVA));
+    if (p->groups.n)
+        out(r, "%s -Djdk.tls.namedGroups=%s\n", r->t->cmt, groups_joined(r, ",", G_JAVA));
     if (p->signature_algorithms.n) {
         const char *s = sigalgs_joined(r, ",");
         out(r, "%s -Djdk.tls.server.SignatureSchemes=%s\n", r->t->cmt, s);
@@ -596,13 +635,15 @@ static void r_java(struct rctx *r)
             p->dh_min_bits > 2048 ? p->dh_min_bits : 2048);
     if (p->certificate.ocsp_stapling)
         out(r, "%s -Djdk.tls.server.enableStatusRequestExtension=true\n", r->t->cmt);
-    note(r, "cipher order: SunJSSE follows the server's order only when the application calls "
-            "SSLParameters.setUseCipherSuitesOrder(%s)",
+    note(r,
+         "cipher order: SunJSSE follows the server's order only when the application calls "
+         "SSLParameters.setUseCipherSuitesOrder(%s)",
          p->server_preference ? "true" : "false");
     if (p->client_certificate.mode != HILT_CLIENT_CERT_NONE)
-        note(r, "client certificates (%s) are set by the server (setNeedClientAuth / "
-                "setWantClientAuth, or e.g. Tomcat certificateVerification) with a trust store "
-                "holding %s",
+        note(r,
+             "client certificates (%s) are set by the server (setNeedClientAuth / "
+             "setWantClientAuth, or e.g. Tomcat certificateVerification) with a trust store "
+             "holding %s",
              p->client_certificate.mode == HILT_CLIENT_CERT_REQUIRED ? "required" : "optional",
              p->client_certificate.ca_file ? p->client_certificate.ca_file : "the client CA");
     client_subject_note(r);
@@ -614,7 +655,8 @@ static void r_stunnel(struct rctx *r)
     int lo = hilt_profile_min_version(p), hi = hilt_profile_max_version(p);
     ossl_common_notes(r);
     out(r, "sslVersionMin = %s\nsslVersionMax = %s\n", r->t->ver[lo], r->t->ver[hi]);
-    static const char *const no[] = {"NO_SSLv3", "NO_TLSv1", "NO_TLSv1_1", "NO_TLSv1_2", "NO_TLSv1_3"};
+    static const char *const no[] = {"NO_SSLv3", "NO_TLSv1", "NO_TLSv1_1", "NO_TLSv1_2",
+                                     "NO_TLSv1_3"};
     for (int v = lo; v <= hi; v++)
         if (!(p->versions & HILT_VERSION_BIT(v))) out(r, "options = %s\n", no[v]);
     if (has_pre13(p)) out(r, "ciphers = %s\n", ossl_cipher_string(r));
@@ -639,27 +681,49 @@ static void r_stunnel(struct rctx *r)
 }
 
 static const struct target targets[] = {
-    {"nginx", "directives for an nginx server { } block (nginx >= 1.19.4)", "#",
-     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}, r_nginx},
-    {"haproxy", "a global section of ssl-default-bind-* settings, and the same as bind options",
-     "#", {"SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"}, r_haproxy},
-    {"apache", "mod_ssl directives for a <VirtualHost> (Apache httpd >= 2.4.36)", "#",
-     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}, r_apache},
-    {"envoy", "DownstreamTlsContext fields (YAML) with tls_params", "#",
-     {"TLSv1_0", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"}, r_envoy},
-    {"openssl", "an OpenSSL 3 config file with [system_default_sect] (use via OPENSSL_CONF)", "#",
-     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}, r_openssl},
-    {"java", "a java.security override (jdk.tls.disabledAlgorithms) and JVM -D properties", "#",
-     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}, r_java},
-    {"stunnel", "service options for a stunnel [section] (stunnel >= 5.x)", ";",
-     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}, r_stunnel},
+    {"nginx",
+     "directives for an nginx server { } block (nginx >= 1.19.4)",
+     "#",
+     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"},
+     r_nginx},
+    {"haproxy",
+     "a global section of ssl-default-bind-* settings, and the same as bind options",
+     "#",
+     {"SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"},
+     r_haproxy},
+    {"apache",
+     "mod_ssl directives for a <VirtualHost> (Apache httpd >= 2.4.36)",
+     "#",
+     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"},
+     r_apache},
+    {"envoy",
+     "DownstreamTlsContext fields (YAML) with tls_params",
+     "#",
+     {"TLSv1_0", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"},
+     r_envoy},
+    {"openssl",
+     "an OpenSSL 3 config file with [system_default_sect] (use via OPENSSL_CONF)",
+     "#",
+     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"},
+     r_openssl},
+    {"java",
+     "a java.security override (jdk.tls.disabledAlgorithms) and JVM -D properties",
+     "#",
+     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"},
+     r_java},
+    {"stunnel",
+     "service options for a stunnel [section] (stunnel >= 5.x)",
+     ";",
+     {"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"},
+     r_stunnel},
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 
 const struct hilt_render_target *hilt_render_targets(size_t *n)
 {
     static struct hilt_render_target pub[NTARGETS];
-    for (size_t i = 0; i < NTARGETS; i++) pub[i] = (struct hilt_render_target){targets[i].name, targets[i].summary};
+    for (size_t i = 0; i < NTARGETS; i++)
+        pub[i] = (struct hilt_render_target){targets[i].name, targets[i].summary};
     if (n) *n = NTARGETS;
     return pub;
 }
@@ -674,7 +738,8 @@ int hilt_policy_render(const struct hilt_profile *p, const char *target, struct 
         char list[200] = "";
         size_t l = 0;
         for (size_t i = 0; i < NTARGETS; i++)
-            l += (size_t)snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", targets[i].name);
+            l += (size_t)snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "",
+                                  targets[i].name);
         return hilt_err_set(e, HILT_E_USAGE, 0, "unknown target '%s' (expected one of: %s)", target,
                             list);
     }
@@ -690,9 +755,10 @@ int hilt_policy_render(const struct hilt_profile *p, const char *target, struct 
                           t->name);
         goto out;
     }
-    hilt_buf_addf(outb, "%s Generated by hilt: policy profile '%s' for %s.\n", t->cmt, p->name, t->name);
-    hilt_buf_addf(outb, "%s %s. Re-render after changing the policy; do not edit by hand.\n", t->cmt,
-                  t->summary);
+    hilt_buf_addf(outb, "%s Generated by hilt: policy profile '%s' for %s.\n", t->cmt, p->name,
+                  t->name);
+    hilt_buf_addf(outb, "%s %s. Re-render after changing the policy; do not edit by hand.\n",
+                  t->cmt, t->summary);
     if (r.notes.len)
         hilt_buf_addf(outb, "%s LIMITS: what this configuration cannot enforce, and caveats:\n%s",
                       t->cmt, hilt_buf_cstr(&r.notes));

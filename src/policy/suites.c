@@ -12,7 +12,7 @@ static const struct {
     const char *name;
     uint16_t wire;
 } versions[HILT_TLS_VERSION_COUNT] = {
-    [HILT_SSL3] = {"SSLv3", 0x0300},   [HILT_TLS10] = {"TLSv1.0", 0x0301},
+    [HILT_SSL3] = {"SSLv3", 0x0300},    [HILT_TLS10] = {"TLSv1.0", 0x0301},
     [HILT_TLS11] = {"TLSv1.1", 0x0302}, [HILT_TLS12] = {"TLSv1.2", 0x0303},
     [HILT_TLS13] = {"TLSv1.3", 0x0304},
 };
@@ -107,12 +107,13 @@ static size_t edit_distance(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64) return (size_t)-1;
     size_t prev[65], cur[65];
-    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
     for (size_t i = 1; i <= la; i++) {
         cur[0] = i;
         for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (tolower((unsigned char)a[i - 1]) !=
-                                        tolower((unsigned char)b[j - 1]));
+            size_t sub = prev[j - 1] +
+                         (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
             size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
             cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
         }
@@ -274,8 +275,8 @@ static const struct {
     const char *name;
     unsigned bit;
 } key_types[] = {
-    {"rsa", HILT_KEYTYPE_RSA},         {"ecdsa", HILT_KEYTYPE_ECDSA}, {"ed25519", HILT_KEYTYPE_ED25519},
-    {"ed448", HILT_KEYTYPE_ED448},     {"dsa", HILT_KEYTYPE_DSA},
+    {"rsa", HILT_KEYTYPE_RSA},     {"ecdsa", HILT_KEYTYPE_ECDSA}, {"ed25519", HILT_KEYTYPE_ED25519},
+    {"ed448", HILT_KEYTYPE_ED448}, {"dsa", HILT_KEYTYPE_DSA},
 };
 
 unsigned hilt_key_type_parse(const char *s)
@@ -293,11 +294,21 @@ const char *hilt_key_type_name(unsigned bit)
 }
 
 static const char *const cert_sigalgs[] = {
-    "sha256WithRSAEncryption", "sha384WithRSAEncryption", "sha512WithRSAEncryption",
-    "sha1WithRSAEncryption",   "md5WithRSAEncryption",    "sha224WithRSAEncryption",
-    "rsassaPss",               "ecdsa-with-SHA1",         "ecdsa-with-SHA224",
-    "ecdsa-with-SHA256",       "ecdsa-with-SHA384",       "ecdsa-with-SHA512",
-    "ED25519",                 "ED448",                   "dsa_with_SHA256",
+    "sha256WithRSAEncryption",
+    "sha384WithRSAEncryption",
+    "sha512WithRSAEncryption",
+    "sha1WithRSAEncryption",
+    "md5WithRSAEncryption",
+    "sha224WithRSAEncryption",
+    "rsassaPss",
+    "ecdsa-with-SHA1",
+    "ecdsa-with-SHA224",
+    "ecdsa-with-SHA256",
+    "ecdsa-with-SHA384",
+    "ecdsa-with-SHA512",
+    "ED25519",
+    "ED448",
+    "dsa_with_SHA256",
     "dsaWithSHA1",
 };
 

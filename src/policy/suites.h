@@ -39,13 +39,13 @@ int hilt_tls_version_from_wire(uint16_t wire, enum hilt_tls_version *out);
 
 /* ---- cipher suites ----------------------------------------------------- */
 enum {
-    HILT_CF_OSSL3 = 1u << 0,    /* the default OpenSSL 3 build implements it */
-    HILT_CF_NONSTD = 1u << 1,   /* not registered with IANA (vendor or draft) */
-    HILT_CF_EXPORT = 1u << 2,   /* export-grade (40/56-bit) */
-    HILT_CF_NULL = 1u << 3,     /* no encryption */
-    HILT_CF_ANON = 1u << 4,     /* no server authentication */
+    HILT_CF_OSSL3 = 1u << 0,  /* the default OpenSSL 3 build implements it */
+    HILT_CF_NONSTD = 1u << 1, /* not registered with IANA (vendor or draft) */
+    HILT_CF_EXPORT = 1u << 2, /* export-grade (40/56-bit) */
+    HILT_CF_NULL = 1u << 3,   /* no encryption */
+    HILT_CF_ANON = 1u << 4,   /* no server authentication */
     HILT_CF_RC4 = 1u << 5,
-    HILT_CF_DES = 1u << 6,      /* single DES */
+    HILT_CF_DES = 1u << 6, /* single DES */
     HILT_CF_3DES = 1u << 7,
     HILT_CF_RC2 = 1u << 8,
     HILT_CF_IDEA = 1u << 9,
@@ -55,30 +55,30 @@ enum {
     HILT_CF_ARIA = 1u << 13,
     HILT_CF_CHACHA20 = 1u << 14,
     HILT_CF_GCM = 1u << 15,
-    HILT_CF_CCM = 1u << 16,     /* AES-CCM with a 16-byte tag */
-    HILT_CF_CCM8 = 1u << 17,    /* AES-CCM with an 8-byte tag */
+    HILT_CF_CCM = 1u << 16,  /* AES-CCM with a 16-byte tag */
+    HILT_CF_CCM8 = 1u << 17, /* AES-CCM with an 8-byte tag */
     HILT_CF_AEAD = 1u << 18,
-    HILT_CF_CBC = 1u << 19,     /* block cipher in CBC mode (MAC-then-encrypt) */
-    HILT_CF_FS = 1u << 20,      /* forward secret (ephemeral key exchange) */
+    HILT_CF_CBC = 1u << 19, /* block cipher in CBC mode (MAC-then-encrypt) */
+    HILT_CF_FS = 1u << 20,  /* forward secret (ephemeral key exchange) */
     HILT_CF_PSK = 1u << 21,
     HILT_CF_SRP = 1u << 22,
     HILT_CF_KRB5 = 1u << 23,
-    HILT_CF_MD5 = 1u << 24,     /* HMAC-MD5 record MAC */
-    HILT_CF_SHA1 = 1u << 25,    /* HMAC-SHA1 record MAC */
-    HILT_CF_TLS13 = 1u << 26,   /* a TLS 1.3 suite (RFC 8446 B.4) */
+    HILT_CF_MD5 = 1u << 24,   /* HMAC-MD5 record MAC */
+    HILT_CF_SHA1 = 1u << 25,  /* HMAC-SHA1 record MAC */
+    HILT_CF_TLS13 = 1u << 26, /* a TLS 1.3 suite (RFC 8446 B.4) */
 };
 
 struct hilt_cipher {
     uint16_t code;
-    const char *iana;    /* IANA name; NULL for a few unregistered vendor suites */
-    const char *openssl; /* OpenSSL name; NULL when OpenSSL never named it */
+    const char *iana;                  /* IANA name; NULL for a few unregistered vendor suites */
+    const char *openssl;               /* OpenSSL name; NULL when OpenSSL never named it */
     enum hilt_tls_version min_version; /* first version that defines it */
-    const char *kx;      /* RSA DHE ECDHE DH ECDH PSK DHE_PSK RSA_PSK ECDHE_PSK SRP KRB5 GOST any ... */
-    const char *au;      /* RSA DSS ECDSA DH ECDH PSK SRP KRB5 GOST01 anon any ... */
-    const char *enc;     /* AESGCM AES AESCCM AESCCM8 ChaCha20 3DES RC4 Camellia ARIA None ... */
+    const char *kx;  /* RSA DHE ECDHE DH ECDH PSK DHE_PSK RSA_PSK ECDHE_PSK SRP KRB5 GOST any ... */
+    const char *au;  /* RSA DSS ECDSA DH ECDH PSK SRP KRB5 GOST01 anon any ... */
+    const char *enc; /* AESGCM AES AESCCM AESCCM8 ChaCha20 3DES RC4 Camellia ARIA None ... */
     int enc_bits;
-    const char *mac;     /* AEAD SHA1 SHA256 SHA384 MD5 ... */
-    uint32_t flags;      /* HILT_CF_* */
+    const char *mac; /* AEAD SHA1 SHA256 SHA384 MD5 ... */
+    uint32_t flags;  /* HILT_CF_* */
 };
 
 /* The whole table, sorted by code point. */
@@ -93,11 +93,11 @@ const char *hilt_cipher_suggest(const char *name, int tls13);
 
 /* ---- named groups (RFC 8446 4.2.7, RFC 8422, RFC 7919) ----------------- */
 enum {
-    HILT_GF_EC = 1u << 0,      /* elliptic curve (incl. X25519/X448) */
-    HILT_GF_FFDHE = 1u << 1,   /* finite-field DH (RFC 7919) */
-    HILT_GF_HYBRID = 1u << 2,  /* post-quantum hybrid KEM */
-    HILT_GF_OSSL3 = 1u << 3,   /* OpenSSL 3.0 can negotiate it */
-    HILT_GF_LEGACY = 1u << 4,  /* deprecated by RFC 8422 / RFC 8446 */
+    HILT_GF_EC = 1u << 0,     /* elliptic curve (incl. X25519/X448) */
+    HILT_GF_FFDHE = 1u << 1,  /* finite-field DH (RFC 7919) */
+    HILT_GF_HYBRID = 1u << 2, /* post-quantum hybrid KEM */
+    HILT_GF_OSSL3 = 1u << 3,  /* OpenSSL 3.0 can negotiate it */
+    HILT_GF_LEGACY = 1u << 4, /* deprecated by RFC 8422 / RFC 8446 */
 };
 
 struct hilt_group {

@@ -11,7 +11,8 @@
 static void node_free(struct yt_node *n)
 {
     if (!n) return;
-    for (size_t i = 0; i < n->n; i++) node_free(n->kids[i]);
+    for (size_t i = 0; i < n->n; i++)
+        node_free(n->kids[i]);
     free(n->kids);
     free(n->str);
     free(n);
@@ -34,9 +35,12 @@ const char *yt_type_name(const struct yt_node *n)
 {
     if (!n) return "nothing";
     switch (n->type) {
-    case YT_MAP: return "a mapping";
-    case YT_SEQ: return "a list";
-    case YT_SCALAR: return yt_is_null(n) ? "null" : "a scalar";
+    case YT_MAP:
+        return "a mapping";
+    case YT_SEQ:
+        return "a list";
+    case YT_SCALAR:
+        return yt_is_null(n) ? "null" : "a scalar";
     }
     return "?";
 }
@@ -93,8 +97,8 @@ int yt_parse(const void *data, size_t len, const char *source, const struct yt_l
         case YAML_DOCUMENT_START_EVENT:
             if (++docs > 1) {
                 hilt_err_set(e, HILT_E_INPUT, 0,
-                             "%s:%d:%d: only one YAML document is allowed in a policy file",
-                             source, line, col);
+                             "%s:%d:%d: only one YAML document is allowed in a policy file", source,
+                             line, col);
                 goto out;
             }
             break;
@@ -107,8 +111,8 @@ int yt_parse(const void *data, size_t len, const char *source, const struct yt_l
         case YAML_MAPPING_START_EVENT:
         case YAML_SEQUENCE_START_EVENT:
             if (++nodes > lim->max_nodes) {
-                hilt_err_set(e, HILT_E_INPUT, 0, "%s:%d:%d: more than %zu YAML nodes", source,
-                             line, col, lim->max_nodes);
+                hilt_err_set(e, HILT_E_INPUT, 0, "%s:%d:%d: more than %zu YAML nodes", source, line,
+                             col, lim->max_nodes);
                 goto out;
             }
             n = calloc(1, sizeof(*n));

@@ -20,9 +20,9 @@ enum yt_type { YT_SCALAR, YT_MAP, YT_SEQ };
 
 struct yt_node {
     enum yt_type type;
-    int line, col;  /* 1-based */
-    char *str;      /* YT_SCALAR: NUL-terminated value */
-    int plain;      /* YT_SCALAR: written without quotes (so `true` is a bool) */
+    int line, col;         /* 1-based */
+    char *str;             /* YT_SCALAR: NUL-terminated value */
+    int plain;             /* YT_SCALAR: written without quotes (so `true` is a bool) */
     struct yt_node **kids; /* YT_MAP: key, value, key, value...; YT_SEQ: items */
     size_t n, cap;
 };

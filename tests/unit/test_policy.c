@@ -145,7 +145,8 @@ static void table_has_legacy_suites(void **st)
     size_t n;
     const struct hilt_cipher *t = hilt_cipher_table(&n);
     assert_true(n >= 350);
-    for (size_t i = 1; i < n; i++) assert_true(t[i - 1].code < t[i].code); /* bsearch needs it */
+    for (size_t i = 1; i < n; i++)
+        assert_true(t[i - 1].code < t[i].code); /* bsearch needs it */
     static const struct {
         const char *name;
         uint32_t flag;
@@ -235,9 +236,12 @@ static void builtin_intermediate(void **st)
     const struct hilt_profile *p = builtin("intermediate");
     assert_int_equal(p->versions, HILT_VERSION_BIT(HILT_TLS12) | HILT_VERSION_BIT(HILT_TLS13));
     static const char *const want[] = {
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",       "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",       "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
     };
     assert_ciphers(&p->ciphers, want, 6);
     assert_ciphers(&p->tls13_ciphersuites, tls13_three, 3);
@@ -362,7 +366,8 @@ static void extends_resolution(void **st)
     assert_null(p);
 
     /* A profile named like a built-in shadows it within the file. */
-    p = load_ok("profiles:\n  modern:\n    versions: [TLSv1.2]\n    ciphers: [AES128-GCM-SHA256]\n");
+    p = load_ok(
+        "profiles:\n  modern:\n    versions: [TLSv1.2]\n    ciphers: [AES128-GCM-SHA256]\n");
     assert_int_equal(hilt_profile_find(p, "modern", &e)->versions, HILT_VERSION_BIT(HILT_TLS12));
     hilt_policy_free(&p);
 }
@@ -376,7 +381,8 @@ static void extends_errors(void **st)
           "t.yaml:7:14: profiles.c.extends: cycle: a -> b -> c -> a", NULL);
     FAILS("profiles:\n  a:\n    extends: missing\n",
           "t.yaml:3:14: profiles.a.extends: unknown profile 'missing'", "intermediate");
-    FAILS("profiles:\n  a:\n    extends: [x]\n", "t.yaml:3:14: profiles.a.extends", "expected a string");
+    FAILS("profiles:\n  a:\n    extends: [x]\n", "t.yaml:3:14: profiles.a.extends",
+          "expected a string");
     /* A long but acyclic chain is bounded. */
     char y[4096] = "profiles:\n  p0:\n    extends: modern\n";
     for (int i = 1; i <= 20; i++) {
@@ -415,7 +421,8 @@ static void field_errors(void **st)
           NULL);
     FAILS("profiles:\n  a:\n    versions: [TLSv1.2, TLSv1.5]\n",
           "t.yaml:3:25: profiles.a.versions[1]: unknown protocol version 'TLSv1.5'", NULL);
-    FAILS("profiles:\n  a:\n    extends: modern\n    certificate:\n      max_lifetime_days: 99999999\n",
+    FAILS("profiles:\n  a:\n    extends: modern\n    certificate:\n      max_lifetime_days: "
+          "99999999\n",
           "profiles.a.certificate.max_lifetime_days", "out of range");
     FAILS("profiles:\n  a:\n    extends: modern\n    certificate:\n      rsa_min_bits: -1\n",
           "profiles.a.certificate.rsa_min_bits: expected a whole number", NULL);
@@ -427,7 +434,8 @@ static void field_errors(void **st)
           "profiles.a.ciphers[0]: 'TLS_AES_128_GCM_SHA256' is a TLS 1.3 suite", NULL);
     FAILS("profiles:\n  a:\n    extends: modern\n    tls13_ciphersuites: [AES128-SHA]\n",
           "profiles.a.tls13_ciphersuites[0]: 'AES128-SHA' is not a TLS 1.3 suite", NULL);
-    FAILS("profiles:\n  a:\n    extends: intermediate\n    ciphers: \"ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA\"\n",
+    FAILS("profiles:\n  a:\n    extends: intermediate\n    ciphers: "
+          "\"ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA\"\n",
           "expected a list, got the string", "one cipher per list item");
     FAILS("profiles:\n  a:\n    extends: intermediate\n    ciphers: [AES128-SHA, AES128-SHA]\n",
           "profiles.a.ciphers[1]: 'AES128-SHA' is listed twice", NULL);
@@ -441,12 +449,14 @@ static void field_errors(void **st)
           "mode is none", NULL);
     FAILS("profiles:\n  a:\n    extends: modern\n    certificate:\n      required_eku: [bogus]\n",
           "unknown extended key usage 'bogus'", NULL);
-    FAILS("profiles:\n  a:\n    extends: modern\n    certificate:\n      key_types: [rsa, elgamal]\n",
-          "profiles.a.certificate.key_types[1]: unknown key type 'elgamal'", NULL);
+    FAILS(
+        "profiles:\n  a:\n    extends: modern\n    certificate:\n      key_types: [rsa, elgamal]\n",
+        "profiles.a.certificate.key_types[1]: unknown key type 'elgamal'", NULL);
     FAILS("profiles:\n  a:\n    extends: modern\n  a:\n    extends: modern\n",
           "t.yaml:4:3: profiles: duplicate key 'a' (first at line 2)", NULL);
     FAILS("profiles:\n  'bad name':\n    extends: modern\n", "not a valid profile name", NULL);
-    FAILS("profile:\n  a: {}\n", "t.yaml:1:1: unknown key 'profile' (did you mean 'profiles'?)", NULL);
+    FAILS("profile:\n  a: {}\n", "t.yaml:1:1: unknown key 'profile' (did you mean 'profiles'?)",
+          NULL);
     FAILS("version: 2\nprofiles: {}\n", "t.yaml:1:10: version: 2 is out of range", NULL);
     FAILS("profiles:\n  a: [1, 2]\n", "t.yaml:2:6: profiles.a: expected a mapping", NULL);
 }
@@ -465,7 +475,8 @@ static void environments(void **st)
                                     "  devices: iot\n");
     assert_int_equal(p->nenvironments, 2);
     assert_string_equal(p->environments[1].profile, "iot");
-    assert_ptr_equal(hilt_policy_match_endpoint(p, "WWW.shop.example.com", 443), &p->environments[0]);
+    assert_ptr_equal(hilt_policy_match_endpoint(p, "WWW.shop.example.com", 443),
+                     &p->environments[0]);
     assert_ptr_equal(hilt_policy_match_endpoint(p, "pay.example.com", 8443), &p->environments[0]);
     assert_null(hilt_policy_match_endpoint(p, "pay.example.com", 443));
     assert_ptr_equal(hilt_policy_match_endpoint(p, "::1", 9), &p->environments[0]);
@@ -479,12 +490,14 @@ static void environments(void **st)
     assert_true(hilt_endpoint_match("10.1.*.*:*", "10.1.2.3", 1));
     assert_false(hilt_endpoint_match("api.example.com", "api.example.com.evil", 443));
 
-    FAILS("environments:\n  prod: nosuch\n", "t.yaml:2:9: environments.prod.profile: unknown profile 'nosuch'", NULL);
+    FAILS("environments:\n  prod: nosuch\n",
+          "t.yaml:2:9: environments.prod.profile: unknown profile 'nosuch'", NULL);
     FAILS("environments:\n  prod:\n    profile: modern\n    endpoints: ['a b']\n",
           "environments.prod.endpoints[0]: 'a b' is not an endpoint pattern", NULL);
     FAILS("environments:\n  prod:\n    profile: modern\n    endpoints: ['x:99999']\n",
           "is not an endpoint pattern", NULL);
-    FAILS("environments:\n  prod:\n    endpoints: ['x']\n", "environment 'prod' names no profile", NULL);
+    FAILS("environments:\n  prod:\n    endpoints: ['x']\n", "environment 'prod' names no profile",
+          NULL);
     FAILS("environments:\n  prod:\n    profile: modern\n    owner: me\n",
           "t.yaml:4:5: environments.prod: unknown key 'owner'", NULL);
 }
@@ -493,7 +506,8 @@ static void yaml_errors_and_bounds(void **st)
 {
     (void)st;
     FAILS("profiles:\n  a: [\n", "t.yaml:3:1: YAML syntax error", NULL);
-    FAILS("profiles:\n  a:\n    versions: [TLSv1.2\n    ciphers: x\n", "t.yaml:", "YAML syntax error");
+    FAILS("profiles:\n  a:\n    versions: [TLSv1.2\n    ciphers: x\n",
+          "t.yaml:", "YAML syntax error");
     FAILS("profiles:\n\ta: {}\n", "t.yaml:2:1: YAML syntax error", NULL);
     FAILS("", "t.yaml:1:1: empty policy", NULL);
     FAILS("# only a comment\n", "empty policy", NULL);
@@ -504,12 +518,14 @@ static void yaml_errors_and_bounds(void **st)
     load_fails("profiles:\0\n", 11, "t.yaml:", NULL); /* a raw NUL is not YAML */
     /* Nesting and node-count bounds. */
     char deep[256] = "";
-    for (int i = 0; i < 40; i++) strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
     FAILS(deep, "nested deeper than 16 levels", NULL);
     size_t n = HILT_POLICY_MAX_NODES + 10, len = 0;
     char *many = malloc(n * 3 + 16);
     len += (size_t)sprintf(many, "x: [");
-    for (size_t i = 0; i < n; i++) len += (size_t)sprintf(many + len, "1,");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(many + len, "1,");
     len += (size_t)sprintf(many + len, "1]\n");
     load_fails(many, len, "more than 50000 YAML nodes", NULL);
     free(many);
@@ -551,12 +567,13 @@ static void profile_json(void **st)
     assert_string_equal(json_string_value(json_object_get(c0, "name")),
                         "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
     assert_string_equal(json_string_value(json_object_get(c0, "code")), "0xC02B");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "versions"), 0)), "TLSv1.2");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "versions"), 0)),
+                        "TLSv1.2");
     json_t *g0 = json_array_get(json_object_get(j, "groups"), 0);
     assert_string_equal(json_string_value(json_object_get(g0, "name")), "x25519");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "certificate"),
-                                                        "max_lifetime_days")),
-                     366);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "certificate"), "max_lifetime_days")),
+        366);
     json_decref(j);
 }
 
@@ -689,7 +706,8 @@ static void render_envoy_is_yaml(void **st)
         struct yt_node *root = NULL;
         struct hilt_err e = {0};
         struct yt_limits lim = {1 << 20, 16, 10000, 4096};
-        if (yt_parse(s, strlen(s), "envoy", &lim, &root, &e) < 0) fail_msg("%s: %s\n%s", names[i], e.msg, s);
+        if (yt_parse(s, strlen(s), "envoy", &lim, &root, &e) < 0)
+            fail_msg("%s: %s\n%s", names[i], e.msg, s);
         assert_non_null(root);
         assert_int_equal(root->type, YT_MAP);
         assert_string_equal(root->kids[0]->str, "common_tls_context");
@@ -697,7 +715,9 @@ static void render_envoy_is_yaml(void **st)
         free(s);
     }
     char *s = render(builtin("old"), "envoy");
-    CONTAINS(s, "    tls_minimum_protocol_version: TLSv1_0\n    tls_maximum_protocol_version: TLSv1_3\n");
+    CONTAINS(
+        s,
+        "    tls_minimum_protocol_version: TLSv1_0\n    tls_maximum_protocol_version: TLSv1_3\n");
     CONTAINS(s, "BoringSSL (Envoy) cannot name these ciphers, so they are left out: "
                 "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256");
     CONTAINS(s, "    - \"ECDHE-ECDSA-AES128-GCM-SHA256\"\n");
@@ -709,15 +729,16 @@ static void render_envoy_is_yaml(void **st)
 static void render_gaps_and_errors(void **st)
 {
     (void)st;
-    struct hilt_policy *p = load_ok("profiles:\n"
-                                    "  gap:\n"
-                                    "    versions: [TLSv1.0, TLSv1.2]\n"
-                                    "    ciphers: [ECDHE-RSA-AES128-SHA, TLS_RSA_WITH_RC4_128_SHA, "
-                                    "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA256, TLS_DH_DSS_WITH_ARIA_128_CBC_SHA256]\n"
-                                    "    client_certificate:\n"
-                                    "      mode: optional\n"
-                                    "      ca_file: /etc/ca.pem\n"
-                                    "      subjects: ['CN=*.partner.example']\n");
+    struct hilt_policy *p =
+        load_ok("profiles:\n"
+                "  gap:\n"
+                "    versions: [TLSv1.0, TLSv1.2]\n"
+                "    ciphers: [ECDHE-RSA-AES128-SHA, TLS_RSA_WITH_RC4_128_SHA, "
+                "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA256, TLS_DH_DSS_WITH_ARIA_128_CBC_SHA256]\n"
+                "    client_certificate:\n"
+                "      mode: optional\n"
+                "      ca_file: /etc/ca.pem\n"
+                "      subjects: ['CN=*.partner.example']\n");
     const struct hilt_profile *g = hilt_policy_profile(p, "gap");
     assert_false(hilt_profile_versions_contiguous(g));
     char *s = render(g, "haproxy");
@@ -755,7 +776,8 @@ static void render_gaps_and_errors(void **st)
     /* Every target renders every built-in profile. */
     const struct hilt_policy *bi = hilt_policy_builtin(&e);
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < bi->nprofiles; j++) free(render(&bi->profiles[j], t[i].name));
+        for (size_t j = 0; j < bi->nprofiles; j++)
+            free(render(&bi->profiles[j], t[i].name));
     hilt_policy_free(&p);
 }
 
