@@ -41,19 +41,24 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
     [ST_CRL_NEXT] = {"UPDATE ca SET crl_number = crl_number + 1 WHERE name = $1 "
                      "RETURNING crl_number",
                      NULL},
-    [ST_CERT_INSERT] = {"INSERT INTO certs(" CERT_COLS ", der) VALUES ($1, $2, $3, $4, $5, $6, "
-                        "$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    [ST_CERT_INSERT] = {"INSERT INTO certs(" CERT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                        "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
                         NULL},
-    [ST_CERT_GET_SERIAL] = {"SELECT " CERT_COLS ", der FROM certs WHERE serial = $1", NULL},
-    [ST_CERT_GET_SHA] = {"SELECT " CERT_COLS ", der FROM certs WHERE sha256 = $1", NULL},
+    [ST_CERT_DER_INSERT] = {"INSERT INTO cert_der(cert_id, der) VALUES ($1, $2)", NULL},
+    [ST_CERT_GET_SERIAL] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
+                            "WHERE serial = $1", NULL},
+    [ST_CERT_GET_SHA] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
+                         "WHERE sha256 = $1", NULL},
     [ST_CERT_LIST_ALL] = {"SELECT " CERT_COLS ", NULL FROM certs ORDER BY id", NULL},
-    [ST_CERT_LIST_ALL_DER] = {"SELECT " CERT_COLS ", der FROM certs ORDER BY id", NULL},
+    [ST_CERT_LIST_ALL_DER] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
+                              "ORDER BY id", NULL},
     /* status = 'active' literally, so the partial index certs_expiry applies. */
     [ST_CERT_EXPIRING] = {"SELECT " CERT_COLS ", NULL FROM certs WHERE status = 'active' AND "
                           "not_after >= $1 AND not_after < $2 ORDER BY not_after",
                           NULL},
-    [ST_CERT_EXPIRING_DER] = {"SELECT " CERT_COLS ", der FROM certs WHERE status = 'active' "
-                              "AND not_after >= $1 AND not_after < $2 ORDER BY not_after",
+    [ST_CERT_EXPIRING_DER] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
+                              "WHERE status = 'active' AND not_after >= $1 AND not_after < $2 "
+                              "ORDER BY not_after",
                               NULL},
     /* revoked_at IS NOT NULL literally, for the partial index certs_revoked. */
     [ST_CERT_REVOKED] = {"SELECT " CERT_COLS ", NULL FROM certs WHERE ca = $1 AND revoked_at IS "
@@ -100,7 +105,9 @@ static const char *const m1_sqlite[] = {
     "subject TEXT NOT NULL, names TEXT NOT NULL, not_before INTEGER NOT NULL, "
     "not_after INTEGER NOT NULL, key_type TEXT NOT NULL, owner TEXT, service TEXT, env TEXT, "
     "status TEXT NOT NULL, source TEXT NOT NULL, revoked_at INTEGER, revoke_reason INTEGER, "
-    "created INTEGER NOT NULL, der BLOB NOT NULL)",
+    "created INTEGER NOT NULL)",
+    /* DER apart from the metadata: inventory scans read small rows. */
+    "CREATE TABLE cert_der (cert_id INTEGER PRIMARY KEY REFERENCES certs(id), der BLOB NOT NULL)",
     "CREATE INDEX certs_expiry ON certs(not_after) WHERE status = 'active'",
     "CREATE INDEX certs_revoked ON certs(ca, shard, revoked_at) WHERE revoked_at IS NOT NULL",
     "CREATE INDEX certs_owner ON certs(owner, service, env)",
@@ -123,7 +130,8 @@ static const char *const m1_pg[] = {
     "shard BIGINT NOT NULL, subject TEXT NOT NULL, names TEXT NOT NULL, "
     "not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, key_type TEXT NOT NULL, owner TEXT, "
     "service TEXT, env TEXT, status TEXT NOT NULL, source TEXT NOT NULL, revoked_at BIGINT, "
-    "revoke_reason INTEGER, created BIGINT NOT NULL, der BYTEA NOT NULL)",
+    "revoke_reason INTEGER, created BIGINT NOT NULL)",
+    "CREATE TABLE cert_der (cert_id BIGINT PRIMARY KEY REFERENCES certs(id), der BYTEA NOT NULL)",
     "CREATE INDEX certs_expiry ON certs(not_after) WHERE status = 'active'",
     "CREATE INDEX certs_revoked ON certs(ca, shard, revoked_at) WHERE revoked_at IS NOT NULL",
     "CREATE INDEX certs_owner ON certs(owner, service, env)",
@@ -698,8 +706,13 @@ int hilt_store_cert_add(struct hilt_store *s, const struct hilt_cert_rec *r, con
         HV_S(r->status ? r->status : "active"), HV_S(r->source ? r->source : "issued"),
         r->revoked_at ? HV_I(r->revoked_at) : (struct hilt_val){.t = HV_NULL},
         r->revoked_at ? HV_I(r->revoke_reason) : (struct hilt_val){.t = HV_NULL},
-        HV_I(r->created ? r->created : hilt_now()), HV_B(der, der_len)};
-    int rc = exec(s, ST_CERT_INSERT, p, 19, NULL, NULL, NULL, e);
+        HV_I(r->created ? r->created : hilt_now())};
+    int64_t id = -1;
+    int rc = exec(s, ST_CERT_INSERT, p, 18, one_int_cb, &id, NULL, e);
+    if (rc == 0) {
+        struct hilt_val d[] = {HV_I(id), HV_B(der, der_len)};
+        rc = exec(s, ST_CERT_DER_INSERT, d, 2, NULL, NULL, NULL, e);
+    }
     if (rc < 0 && e && e->code == HILT_STORE_CONFLICT)
         hilt_err_set(e, HILT_E_INPUT, HILT_STORE_CONFLICT,
                      "certificate serial %s / sha256 %s is already in the store", r->serial,

@@ -45,6 +45,7 @@ enum hilt_stmt {
     ST_SERIAL_ALLOC,
     ST_CRL_NEXT,
     ST_CERT_INSERT,
+    ST_CERT_DER_INSERT,
     ST_CERT_GET_SERIAL,
     ST_CERT_GET_SHA,
     ST_CERT_LIST_ALL,
