@@ -16,6 +16,7 @@ peer_pkgs=(
   jq bc curl nginx haproxy gnutls-bin stunnel4 hitch faketime
   sslscan testssl.sh nghttp2-client softhsm2 postgresql
   libengine-pkcs11-openssl sqlite3
+  default-jre-headless  # policy_java.sh: the JVM reads hilt's rendered Java TLS settings
 )
 
 missing=()
