@@ -8,6 +8,7 @@
 #include "lab/lab.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +206,7 @@ static int cmd_lab(int argc, char **argv)
     long base = HILT_LAB_DEFAULT_BASE, jobs = 4;
     const char *dir = NULL;
     struct names nm = {0};
-    char absdir[4096];
+    char absdir[PATH_MAX + 8];
     uint64_t t_start = hilt_mono_us();
 
     opterr = 0;
@@ -267,9 +268,12 @@ static int cmd_lab(int argc, char **argv)
         /* Starts nothing and creates nothing: paths are where a lab with the
          * same --dir puts its files. */
         const char *shown = NULL;
-        if (dir && dir[0] == '/') {
+        if (dir && realpath(dir, absdir)) {
+            shown = absdir; /* as a running lab spells it */
+        } else if (dir && dir[0] == '/') {
             shown = dir;
         } else if (dir) {
+            while (dir[0] == '.' && dir[1] == '/') dir += 2;
             char cwd[2048];
             if (!getcwd(cwd, sizeof(cwd))) {
                 rc = cli_usage("lab", "--dir %s: cannot resolve a relative path", dir);
