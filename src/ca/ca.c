@@ -164,7 +164,8 @@ int hilt_ca_init(struct hilt_store *st, const char *home, const struct hilt_ca_i
     }
     if (o->import_cert && X509_check_private_key(inter, int_key) != 1) {
         ERR_clear_error();
-        hilt_err_set(e, HILT_E_INPUT, 0, "%s does not hold the private key of %s's first certificate",
+        hilt_err_set(e, HILT_E_INPUT, 0,
+                     "%s does not hold the private key of %s's first certificate",
                      o->import_key ? o->import_key : "the PKCS#11 key", o->import_cert);
         goto out;
     }
@@ -287,13 +288,16 @@ struct hilt_ca *hilt_ca_open(struct hilt_store *st, const char *home, const char
     int rc = hilt_store_ca_get(st, name, &ca->rec, e);
     if (rc <= 0) {
         if (rc == 0)
-            hilt_err_set(e, HILT_E_INPUT, 0, "no CA named '%s' in this store; run 'hilt ca init%s%s'",
-                         name, strcmp(name, HILT_CA_DEFAULT_NAME) ? " --name " : "",
+            hilt_err_set(e, HILT_E_INPUT, 0,
+                         "no CA named '%s' in this store; run 'hilt ca init%s%s'", name,
+                         strcmp(name, HILT_CA_DEFAULT_NAME) ? " --name " : "",
                          strcmp(name, HILT_CA_DEFAULT_NAME) ? name : "");
         goto fail;
     }
-    ca->chain = hilt_certs_parse(ca->rec.cert_pem, strlen(ca->rec.cert_pem), "store:ca.cert_pem", e);
-    ca->roots = hilt_certs_parse(ca->rec.root_pem, strlen(ca->rec.root_pem), "store:ca.root_pem", e);
+    ca->chain =
+        hilt_certs_parse(ca->rec.cert_pem, strlen(ca->rec.cert_pem), "store:ca.cert_pem", e);
+    ca->roots =
+        hilt_certs_parse(ca->rec.root_pem, strlen(ca->rec.root_pem), "store:ca.root_pem", e);
     if (!ca->chain || !ca->roots) goto fail;
     ca->issuer = sk_X509_value(ca->chain, 0);
     return ca;
@@ -379,7 +383,8 @@ static int check_request(struct hilt_ca *ca, const struct hilt_issue_req *r,
         if (rc < 0) return -1;
     }
     if (names->n == 0)
-        return hilt_err_set(e, HILT_E_USAGE, 0, "no names: give --name DNS (or a CSR that names hosts)");
+        return hilt_err_set(e, HILT_E_USAGE, 0,
+                            "no names: give --name DNS (or a CSR that names hosts)");
     *lifetime = r->lifetime ? r->lifetime : DEFAULT_LIFETIME;
     if (hilt_issue_lifetime_check(*lifetime, rules, e) < 0) return -1;
     time_t until = hilt_now() + (time_t)*lifetime;
@@ -442,7 +447,8 @@ int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hil
     char sanbuf[HILT_NAMES_MAX][270];
     for (size_t i = 0; i < names.n; i++) {
         unsigned char ipb[16];
-        int ip = inet_pton(AF_INET, names.v[i], ipb) == 1 || inet_pton(AF_INET6, names.v[i], ipb) == 1;
+        int ip =
+            inet_pton(AF_INET, names.v[i], ipb) == 1 || inet_pton(AF_INET6, names.v[i], ipb) == 1;
         snprintf(sanbuf[i], sizeof(sanbuf[i]), "%s:%s", ip ? "IP" : "DNS", names.v[i]);
         sans[i] = sanbuf[i];
     }
@@ -453,7 +459,8 @@ int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hil
     s.not_after = now + (time_t)lifetime;
     /* Serial: tag, 8-byte sequence, 8 random bytes (docs/trust-plane.md). */
     s.serial[0] = HILT_SERIAL_TAG;
-    for (int i = 0; i < 8; i++) s.serial[1 + i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        s.serial[1 + i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
     if (RAND_bytes(s.serial + 9, 8) != 1) {
         hilt_err_ossl(e, HILT_E_RUNTIME, "no randomness for the serial");
         goto out;
@@ -507,7 +514,7 @@ int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hil
         subject_key = NULL;
     }
     goto out;
-rejected: {
+rejected : {
     char res[1100];
     join_names(&names, joined, sizeof(joined));
     snprintf(obj, sizeof(obj), "names=%s", joined[0] ? joined : "-");
@@ -685,8 +692,8 @@ static X509_CRL *build_crl(struct hilt_ca *ca, const struct rev *v, size_t n, co
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, ca->issuer, NULL, NULL, crl, 0);
-    X509_EXTENSION *aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
-                                              "keyid:always");
+    X509_EXTENSION *aki =
+        X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
     if (!aki || !X509_CRL_add_ext(crl, aki, -1)) {
         X509_EXTENSION_free(aki);
         goto fail;
@@ -770,7 +777,8 @@ int hilt_ca_publish_crls(struct hilt_ca *ca, const char *full_path, const char *
     size_t i = 0;
     for (int64_t sh = 0; sh < nshards; sh++) {
         size_t j = i;
-        while (j < rv.n && rv.v[j].shard == sh) j++;
+        while (j < rv.n && rv.v[j].shard == sh)
+            j++;
         hilt_ca_shard_url(ca, sh, url, sizeof(url));
         if (!(crl = build_crl(ca, rv.v + i, j - i, url, number, now, next_update, e))) goto out;
         snprintf(path, sizeof(path), "%s/shard-%lld.crl", shard_dir, (long long)sh);

@@ -30,9 +30,9 @@ struct hilt_ca_signer;
 #define HILT_SERIAL_TAG 0x48 /* first byte of every serial hilt allocates */
 
 struct hilt_ca_init_opts {
-    const char *name;          /* default "hilt" */
-    const char *key_type;      /* default ec-p256 */
-    const char *pkcs11_uri;    /* issuing key in a token (the root stays a file key) */
+    const char *name;       /* default "hilt" */
+    const char *key_type;   /* default ec-p256 */
+    const char *pkcs11_uri; /* issuing key in a token (the root stays a file key) */
     const char *ocsp_url, *crl_url, *aia_url;
     const char *allow_domains; /* comma-separated */
     int64_t max_lifetime;      /* 0: 397 days */
@@ -49,9 +49,9 @@ int hilt_ca_init(struct hilt_store *st, const char *home, const struct hilt_ca_i
 struct hilt_ca {
     struct hilt_store *st;
     struct hilt_ca_rec rec;
-    X509 *issuer;          /* the issuing certificate */
-    STACK_OF(X509) *chain; /* issuing cert first, up to (not including) the root */
-    STACK_OF(X509) *roots;
+    X509 *issuer;           /* the issuing certificate */
+    STACK_OF(X509) * chain; /* issuing cert first, up to (not including) the root */
+    STACK_OF(X509) * roots;
     struct hilt_ca_signer *signer; /* opened on first use */
     char home[4096];
 };

@@ -90,7 +90,8 @@ static int allowed(const char *name, int is_ip, const char *allow)
         size_t l = strcspn(p, ",");
         const char *s = p;
         size_t sl = l;
-        while (sl && *s == ' ') s++, sl--;
+        while (sl && *s == ' ')
+            s++, sl--;
         if (sl && s[0] == '.') s++, sl--; /* ".example.com" = "example.com" */
         if (sl) {
             if (bl == sl && !strncmp(base, s, sl)) return 1;
@@ -130,8 +131,7 @@ int hilt_names_add(struct hilt_names *n, const char *name, const struct hilt_iss
         for (size_t i = 0; i <= strlen(name); i++)
             norm[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
         const char *why = NULL;
-        if (!dns_ok(norm, &why))
-            return hilt_err_set(e, HILT_E_INPUT, 0, "name '%s' %s", name, why);
+        if (!dns_ok(norm, &why)) return hilt_err_set(e, HILT_E_INPUT, 0, "name '%s' %s", name, why);
     }
     if (!allowed(norm, is_ip, r ? r->allow_domains : NULL))
         return hilt_err_set(e, HILT_E_INPUT, 0,
@@ -232,8 +232,7 @@ int hilt_issue_lifetime_check(int64_t secs, const struct hilt_issue_rules *r, st
     hilt_duration_fmt(secs, a);
     if (secs < min) {
         hilt_duration_fmt(min, b);
-        return hilt_err_set(e, HILT_E_INPUT, 0, "lifetime %s is shorter than the minimum %s", a,
-                            b);
+        return hilt_err_set(e, HILT_E_INPUT, 0, "lifetime %s is shorter than the minimum %s", a, b);
     }
     if (secs > max) {
         hilt_duration_fmt(max, b);
@@ -264,8 +263,7 @@ int hilt_csr_check(X509_REQ *req, const struct hilt_issue_rules *r, const char *
     EVP_PKEY *k = X509_REQ_get0_pubkey(req);
     if (!k) {
         ERR_clear_error();
-        return hilt_err_set(e, HILT_E_INPUT, 0, "%s: the CSR's public key does not parse",
-                            source);
+        return hilt_err_set(e, HILT_E_INPUT, 0, "%s: the CSR's public key does not parse", source);
     }
     if (X509_REQ_verify(req, k) != 1) {
         ERR_clear_error();
@@ -314,8 +312,8 @@ int hilt_csr_check(X509_REQ *req, const struct hilt_issue_rules *r, const char *
             const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
             if (!((n == 4 && inet_ntop(AF_INET, d, v, sizeof(v))) ||
                   (n == 16 && inet_ntop(AF_INET6, d, v, sizeof(v))))) {
-                hilt_err_set(e, HILT_E_INPUT, 0, "%s: subjectAltName %d: bad IP address",
-                             source, i + 1);
+                hilt_err_set(e, HILT_E_INPUT, 0, "%s: subjectAltName %d: bad IP address", source,
+                             i + 1);
                 goto fail;
             }
         } else {

@@ -40,7 +40,8 @@ int hilt_signer_open(const char *ref, const char *home, struct hilt_ca_signer **
         ops = &hilt_signer_pkcs11_ops;
     } else {
         return hilt_err_set(e, HILT_E_INPUT, 0,
-                            "unknown key reference '%.40s' (expected file:PATH or pkcs11:URI)", ref);
+                            "unknown key reference '%.40s' (expected file:PATH or pkcs11:URI)",
+                            ref);
     }
     if (!impl) return -1;
     struct hilt_ca_signer *s = calloc(1, sizeof(*s));
@@ -78,7 +79,8 @@ void hilt_pkcs11_uri_strip_pin(const char *uri, char *out, size_t cap)
     const char *p = uri;
     while (*p && o + 1 < cap) {
         if (!strncmp(p, "pin-value=", 10)) {
-            while (*p && *p != ';' && *p != '&') p++;
+            while (*p && *p != ';' && *p != '&')
+                p++;
             if (*p) p++;
             /* drop a separator left dangling before the removed attribute */
             if (!*p && o && (out[o - 1] == ';' || out[o - 1] == '&' || out[o - 1] == '?')) o--;

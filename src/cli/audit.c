@@ -61,12 +61,11 @@ static int cmd_audit(int argc, char **argv)
         return 0;
     }
     int verify = !strcmp(sub, "verify"), log = !strcmp(sub, "log");
-    if (!verify && !log) return cli_usage("audit", "'%s' is not an audit command (verify, log)", sub);
+    if (!verify && !log)
+        return cli_usage("audit", "'%s' is not an audit command (verify, log)", sub);
     const char *cmd = verify ? "audit verify" : "audit log";
-    static const struct option opts[] = {{"store", 1, 0, O_STORE},
-                                         {"json", 0, 0, O_JSON},
-                                         {"help", 0, 0, O_HELP},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"store", 1, 0, O_STORE}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     const char *store = NULL;
     int json = 0, opt;
     optind = 1;
@@ -75,9 +74,15 @@ static int cmd_audit(int argc, char **argv)
     argv++;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case O_STORE: store = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
+        case O_STORE:
+            store = optarg;
+            break;
+        case O_JSON:
+            json = 1;
+            break;
+        case O_HELP:
+            fputs(usage_text, stdout);
+            return 0;
         default:
             return cli_usage(cmd, "unknown option, or option without its value: '%s'",
                              argv[optind - 1]);
@@ -110,15 +115,16 @@ static int cmd_audit(int argc, char **argv)
             } else if (c.ok) {
                 printf("audit chain intact: %lld record(s)\n", (long long)c.records);
             } else {
-                printf("audit chain BROKEN at record %lld: %s\n", (long long)c.first_bad,
-                       c.reason);
+                printf("audit chain BROKEN at record %lld: %s\n", (long long)c.first_bad, c.reason);
             }
             rc = c.ok ? 0 : 1;
         }
     } else {
         struct logst l = {json, json ? json_array() : NULL};
-        if (hilt_store_audit_walk(st, log_cb, &l, &e) < 0) rc = cli_fail(cmd, &e);
-        else if (json) hilt_json_print(stdout, l.arr, 1);
+        if (hilt_store_audit_walk(st, log_cb, &l, &e) < 0)
+            rc = cli_fail(cmd, &e);
+        else if (json)
+            hilt_json_print(stdout, l.arr, 1);
         json_decref(l.arr);
     }
     hilt_store_close(st);

@@ -87,37 +87,78 @@ static int parse_dur(const char *cmd, const char *opt, const char *v, int64_t *o
     return 0;
 }
 
-enum { O_STORE = 1000, O_CA, O_JSON, O_KEYTYPE, O_PKCS11, O_OCSP, O_CRL, O_AIA, O_ALLOW,
-       O_MAXLIFE, O_SHARD, O_IMPORT, O_OUT, O_CSR, O_LIFETIME, O_OWNER, O_SERVICE, O_ENV,
-       O_REASON, O_SHARDDIR, O_NEXT, O_NAME, O_HELP };
+enum {
+    O_STORE = 1000,
+    O_CA,
+    O_JSON,
+    O_KEYTYPE,
+    O_PKCS11,
+    O_OCSP,
+    O_CRL,
+    O_AIA,
+    O_ALLOW,
+    O_MAXLIFE,
+    O_SHARD,
+    O_IMPORT,
+    O_OUT,
+    O_CSR,
+    O_LIFETIME,
+    O_OWNER,
+    O_SERVICE,
+    O_ENV,
+    O_REASON,
+    O_SHARDDIR,
+    O_NEXT,
+    O_NAME,
+    O_HELP
+};
 
 static int do_init(int argc, char **argv)
 {
     const char *cmd = "ca init";
-    static const struct option opts[] = {
-        {"store", 1, 0, O_STORE},     {"name", 1, 0, O_NAME},       {"key-type", 1, 0, O_KEYTYPE},
-        {"pkcs11", 1, 0, O_PKCS11},   {"ocsp-url", 1, 0, O_OCSP},   {"crl-url", 1, 0, O_CRL},
-        {"aia-url", 1, 0, O_AIA},     {"allow-domain", 1, 0, O_ALLOW},
-        {"max-lifetime", 1, 0, O_MAXLIFE}, {"crl-shard-size", 1, 0, O_SHARD},
-        {"import", 1, 0, O_IMPORT},   {"json", 0, 0, O_JSON},       {"help", 0, 0, O_HELP},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"store", 1, 0, O_STORE},
+                                         {"name", 1, 0, O_NAME},
+                                         {"key-type", 1, 0, O_KEYTYPE},
+                                         {"pkcs11", 1, 0, O_PKCS11},
+                                         {"ocsp-url", 1, 0, O_OCSP},
+                                         {"crl-url", 1, 0, O_CRL},
+                                         {"aia-url", 1, 0, O_AIA},
+                                         {"allow-domain", 1, 0, O_ALLOW},
+                                         {"max-lifetime", 1, 0, O_MAXLIFE},
+                                         {"crl-shard-size", 1, 0, O_SHARD},
+                                         {"import", 1, 0, O_IMPORT},
+                                         {"json", 0, 0, O_JSON},
+                                         {"help", 0, 0, O_HELP},
+                                         {0, 0, 0, 0}};
     struct common c = {0};
     struct hilt_ca_init_opts o = {0};
     char allow[2048] = "";
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case O_STORE: c.store = optarg; break;
-        case O_NAME: o.name = optarg; break;
-        case O_KEYTYPE: o.key_type = optarg; break;
+        case O_STORE:
+            c.store = optarg;
+            break;
+        case O_NAME:
+            o.name = optarg;
+            break;
+        case O_KEYTYPE:
+            o.key_type = optarg;
+            break;
         case O_PKCS11:
             if (strncmp(optarg, "pkcs11:", 7))
                 return cli_usage(cmd, "--pkcs11 '%s' is not a pkcs11: URI (RFC 7512)", optarg);
             o.pkcs11_uri = optarg;
             break;
-        case O_OCSP: o.ocsp_url = optarg; break;
-        case O_CRL: o.crl_url = optarg; break;
-        case O_AIA: o.aia_url = optarg; break;
+        case O_OCSP:
+            o.ocsp_url = optarg;
+            break;
+        case O_CRL:
+            o.crl_url = optarg;
+            break;
+        case O_AIA:
+            o.aia_url = optarg;
+            break;
         case O_ALLOW: {
             size_t l = strlen(allow);
             if (l + strlen(optarg) + 2 >= sizeof(allow))
@@ -140,16 +181,19 @@ static int do_init(int argc, char **argv)
              * (with --pkcs11 the key is in the token). */
             if (optind < argc && argv[optind][0] != '-') o.import_key = argv[optind++];
             break;
-        case O_JSON: c.json = 1; break;
-        case O_HELP: return help();
-        default: return bad_opt(cmd, argv);
+        case O_JSON:
+            c.json = 1;
+            break;
+        case O_HELP:
+            return help();
+        default:
+            return bad_opt(cmd, argv);
         }
     }
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (o.import_cert && !o.import_key && !o.pkcs11_uri)
         return cli_usage(cmd, "--import needs CERT and KEY (or --pkcs11 URI for the key)");
-    if (o.import_cert && o.key_type)
-        return cli_usage(cmd, "--key-type does not apply to --import");
+    if (o.import_cert && o.key_type) return cli_usage(cmd, "--key-type does not apply to --import");
     o.allow_domains = allow;
     char home[4096];
     int rc = 0;
@@ -195,19 +239,29 @@ out:
 static int do_roots(int argc, char **argv)
 {
     const char *cmd = "ca roots";
-    static const struct option opts[] = {{"store", 1, 0, O_STORE}, {"ca", 1, 0, O_CA},
-                                         {"out", 1, 0, O_OUT},     {"help", 0, 0, O_HELP},
+    static const struct option opts[] = {{"store", 1, 0, O_STORE},
+                                         {"ca", 1, 0, O_CA},
+                                         {"out", 1, 0, O_OUT},
+                                         {"help", 0, 0, O_HELP},
                                          {0, 0, 0, 0}};
     struct common c = {0};
     const char *out = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case O_STORE: c.store = optarg; break;
-        case O_CA: c.ca = optarg; break;
-        case O_OUT: out = optarg; break;
-        case O_HELP: return help();
-        default: return bad_opt(cmd, argv);
+        case O_STORE:
+            c.store = optarg;
+            break;
+        case O_CA:
+            c.ca = optarg;
+            break;
+        case O_OUT:
+            out = optarg;
+            break;
+        case O_HELP:
+            return help();
+        default:
+            return bad_opt(cmd, argv);
         }
     }
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
@@ -241,12 +295,19 @@ static int write_pem(const char *path, struct hilt_buf *b, mode_t mode, struct h
 static int do_issue(int argc, char **argv)
 {
     const char *cmd = "ca issue";
-    static const struct option opts[] = {
-        {"store", 1, 0, O_STORE},     {"ca", 1, 0, O_CA},         {"name", 1, 0, O_NAME},
-        {"csr", 1, 0, O_CSR},         {"key-type", 1, 0, O_KEYTYPE},
-        {"lifetime", 1, 0, O_LIFETIME}, {"owner", 1, 0, O_OWNER}, {"service", 1, 0, O_SERVICE},
-        {"env", 1, 0, O_ENV},         {"out", 1, 0, O_OUT},       {"json", 0, 0, O_JSON},
-        {"help", 0, 0, O_HELP},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"store", 1, 0, O_STORE},
+                                         {"ca", 1, 0, O_CA},
+                                         {"name", 1, 0, O_NAME},
+                                         {"csr", 1, 0, O_CSR},
+                                         {"key-type", 1, 0, O_KEYTYPE},
+                                         {"lifetime", 1, 0, O_LIFETIME},
+                                         {"owner", 1, 0, O_OWNER},
+                                         {"service", 1, 0, O_SERVICE},
+                                         {"env", 1, 0, O_ENV},
+                                         {"out", 1, 0, O_OUT},
+                                         {"json", 0, 0, O_JSON},
+                                         {"help", 0, 0, O_HELP},
+                                         {0, 0, 0, 0}};
     struct common c = {0};
     const char *names[HILT_NAMES_MAX];
     struct hilt_issue_req r = {0};
@@ -254,25 +315,45 @@ static int do_issue(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case O_STORE: c.store = optarg; break;
-        case O_CA: c.ca = optarg; break;
+        case O_STORE:
+            c.store = optarg;
+            break;
+        case O_CA:
+            c.ca = optarg;
+            break;
         case O_NAME:
             if (r.nnames >= HILT_NAMES_MAX)
                 return cli_usage(cmd, "more than %d --name values", HILT_NAMES_MAX);
             names[r.nnames++] = optarg;
             break;
-        case O_CSR: csr_path = optarg; break;
-        case O_KEYTYPE: r.key_type = optarg; break;
+        case O_CSR:
+            csr_path = optarg;
+            break;
+        case O_KEYTYPE:
+            r.key_type = optarg;
+            break;
         case O_LIFETIME:
             if (parse_dur(cmd, "--lifetime", optarg, &r.lifetime) < 0) return 2;
             break;
-        case O_OWNER: r.owner = optarg; break;
-        case O_SERVICE: r.service = optarg; break;
-        case O_ENV: r.env = optarg; break;
-        case O_OUT: prefix = optarg; break;
-        case O_JSON: c.json = 1; break;
-        case O_HELP: return help();
-        default: return bad_opt(cmd, argv);
+        case O_OWNER:
+            r.owner = optarg;
+            break;
+        case O_SERVICE:
+            r.service = optarg;
+            break;
+        case O_ENV:
+            r.env = optarg;
+            break;
+        case O_OUT:
+            prefix = optarg;
+            break;
+        case O_JSON:
+            c.json = 1;
+            break;
+        case O_HELP:
+            return help();
+        default:
+            return bad_opt(cmd, argv);
         }
     }
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
@@ -316,8 +397,7 @@ static int do_issue(int argc, char **argv)
     if (out.key && hilt_key_save(p_key, out.key, &e) < 0) goto fault;
     if (hilt_certs_to_pem(&b, &out.cert, 1) < 0 || write_pem(p_crt, &b, 0644, &e) < 0) goto fault;
     hilt_buf_reset(&b);
-    if (hilt_ca_chain_pem(ca, out.cert, &b) < 0 || write_pem(p_chain, &b, 0644, &e) < 0)
-        goto fault;
+    if (hilt_ca_chain_pem(ca, out.cert, &b) < 0 || write_pem(p_chain, &b, 0644, &e) < 0) goto fault;
     if (c.json) {
         json_t *j = hilt_cert_summary(out.cert);
         json_object_set_new(j, "ca", json_string(ca->rec.name));
@@ -357,15 +437,21 @@ done:
 static int do_revoke(int argc, char **argv)
 {
     const char *cmd = "ca revoke";
-    static const struct option opts[] = {{"store", 1, 0, O_STORE}, {"ca", 1, 0, O_CA},
-                                         {"reason", 1, 0, O_REASON}, {"help", 0, 0, O_HELP},
+    static const struct option opts[] = {{"store", 1, 0, O_STORE},
+                                         {"ca", 1, 0, O_CA},
+                                         {"reason", 1, 0, O_REASON},
+                                         {"help", 0, 0, O_HELP},
                                          {0, 0, 0, 0}};
     struct common c = {0};
     int reason = 0, opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case O_STORE: c.store = optarg; break;
-        case O_CA: c.ca = optarg; break;
+        case O_STORE:
+            c.store = optarg;
+            break;
+        case O_CA:
+            c.ca = optarg;
+            break;
         case O_REASON:
             if ((reason = hilt_crl_reason_parse(optarg)) < 0)
                 return cli_usage(cmd,
@@ -374,8 +460,10 @@ static int do_revoke(int argc, char **argv)
                                  "certificateHold, unspecified)",
                                  optarg);
             break;
-        case O_HELP: return help();
-        default: return bad_opt(cmd, argv);
+        case O_HELP:
+            return help();
+        default:
+            return bad_opt(cmd, argv);
         }
     }
     if (optind + 1 != argc) return cli_usage(cmd, "give exactly one SERIAL");
@@ -400,25 +488,38 @@ static int do_crl(int argc, char **argv)
 {
     const char *cmd = "ca crl";
     static const struct option opts[] = {
-        {"store", 1, 0, O_STORE}, {"ca", 1, 0, O_CA},           {"out", 1, 0, O_OUT},
-        {"shard-dir", 1, 0, O_SHARDDIR}, {"next-update", 1, 0, O_NEXT},
-        {"json", 0, 0, O_JSON},   {"help", 0, 0, O_HELP},       {0, 0, 0, 0}};
+        {"store", 1, 0, O_STORE},      {"ca", 1, 0, O_CA},
+        {"out", 1, 0, O_OUT},          {"shard-dir", 1, 0, O_SHARDDIR},
+        {"next-update", 1, 0, O_NEXT}, {"json", 0, 0, O_JSON},
+        {"help", 0, 0, O_HELP},        {0, 0, 0, 0}};
     struct common c = {0};
     const char *out = NULL, *shard_dir = NULL;
     int64_t next = 7 * 86400;
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case O_STORE: c.store = optarg; break;
-        case O_CA: c.ca = optarg; break;
-        case O_OUT: out = optarg; break;
-        case O_SHARDDIR: shard_dir = optarg; break;
+        case O_STORE:
+            c.store = optarg;
+            break;
+        case O_CA:
+            c.ca = optarg;
+            break;
+        case O_OUT:
+            out = optarg;
+            break;
+        case O_SHARDDIR:
+            shard_dir = optarg;
+            break;
         case O_NEXT:
             if (parse_dur(cmd, "--next-update", optarg, &next) < 0) return 2;
             break;
-        case O_JSON: c.json = 1; break;
-        case O_HELP: return help();
-        default: return bad_opt(cmd, argv);
+        case O_JSON:
+            c.json = 1;
+            break;
+        case O_HELP:
+            return help();
+        default:
+            return bad_opt(cmd, argv);
         }
     }
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
@@ -445,8 +546,7 @@ static int do_crl(int argc, char **argv)
     } else {
         printf("CRL %lld: %lld revoked, full CRL %s, %lld shard CRL(s) in %s (%.2fs)\n",
                (long long)s.number, (long long)s.revoked, out, (long long)s.shards,
-               shard_dir ? shard_dir : "the same directory",
-               (double)(hilt_mono_us() - t0) / 1e6);
+               shard_dir ? shard_dir : "the same directory", (double)(hilt_mono_us() - t0) / 1e6);
     }
     hilt_ca_close(ca);
     hilt_store_close(st);

@@ -68,7 +68,8 @@ static json_t *rec_json(const struct hilt_cert_rec *r, time_t now)
     json_object_set_new(o, "status", json_string(status_of(r, now)));
     json_object_set_new(o, "source", json_string(r->source));
     json_object_set_new(o, "shard", r->shard >= 0 ? json_integer(r->shard) : json_null());
-    json_object_set_new(o, "revoked_at", r->revoked_at ? hilt_json_time(r->revoked_at) : json_null());
+    json_object_set_new(o, "revoked_at",
+                        r->revoked_at ? hilt_json_time(r->revoked_at) : json_null());
     json_object_set_new(o, "revocation_reason",
                         r->revoked_at ? json_string(hilt_crl_reason_name(r->revoke_reason))
                                       : json_null());
@@ -126,12 +127,10 @@ static int cmd_inventory(int argc, char **argv)
     if (!is_list && !is_show && !is_exp)
         return cli_usage("inventory", "'%s' is not an inventory command (list, show, expiring)",
                          sub);
-    static const struct option opts[] = {{"store", 1, 0, O_STORE},
-                                         {"json", 0, 0, O_JSON},
-                                         {"within", 1, 0, O_WITHIN},
-                                         {"include-expired", 0, 0, O_EXPIRED},
-                                         {"help", 0, 0, O_HELP},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"store", 1, 0, O_STORE},   {"json", 0, 0, O_JSON},
+        {"within", 1, 0, O_WITHIN}, {"include-expired", 0, 0, O_EXPIRED},
+        {"help", 0, 0, O_HELP},     {0, 0, 0, 0}};
     const char *store = NULL, *within = NULL;
     int json = 0, include_expired = 0, opt;
     optind = 1;
@@ -140,12 +139,23 @@ static int cmd_inventory(int argc, char **argv)
     argv++;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case O_STORE: store = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_WITHIN: within = optarg; break;
-        case O_EXPIRED: include_expired = 1; break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
-        default: return bad_opt(cmd, argv);
+        case O_STORE:
+            store = optarg;
+            break;
+        case O_JSON:
+            json = 1;
+            break;
+        case O_WITHIN:
+            within = optarg;
+            break;
+        case O_EXPIRED:
+            include_expired = 1;
+            break;
+        case O_HELP:
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            return bad_opt(cmd, argv);
         }
     }
     int64_t win = 0;
@@ -199,9 +209,8 @@ static int cmd_inventory(int argc, char **argv)
                        "%s\nkey:      %s\nca:       %s\nowner:    %s\nservice:  %s\nenv:      "
                        "%s\nstatus:   %s\nsource:   %s\n",
                        r.serial, r.sha256, r.subject, r.names, nb, na, r.key_type,
-                       *r.ca ? r.ca : "-", *r.owner ? r.owner : "-",
-                       *r.service ? r.service : "-", *r.env ? r.env : "-",
-                       status_of(&r, o.now), r.source);
+                       *r.ca ? r.ca : "-", *r.owner ? r.owner : "-", *r.service ? r.service : "-",
+                       *r.env ? r.env : "-", status_of(&r, o.now), r.source);
                 if (r.revoked_at) {
                     char ra[32];
                     hilt_time_fmt_rfc3339(r.revoked_at, ra);
@@ -220,7 +229,8 @@ static int cmd_inventory(int argc, char **argv)
         if (hilt_store_cert_list(st, &f, print_cb, &o, &e) < 0) {
             rc = cli_fail(cmd, &e);
         } else {
-            if (json) hilt_json_print(stdout, o.arr, 1);
+            if (json)
+                hilt_json_print(stdout, o.arr, 1);
             else if (is_exp)
                 printf("%lld certificate(s) expire within %s\n", (long long)o.n, within);
             if (is_exp && o.n) rc = 1;

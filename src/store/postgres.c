@@ -35,7 +35,8 @@ static int pg_res_err(struct hilt_store *s, PGresult *r, const char *what, struc
     char m[600];
     snprintf(m, sizeof(m), "%s", msg && *msg ? msg : PQerrorMessage(p->c));
     size_t l = strlen(m);
-    while (l && (m[l - 1] == '\n' || m[l - 1] == ' ')) m[--l] = '\0';
+    while (l && (m[l - 1] == '\n' || m[l - 1] == ' '))
+        m[--l] = '\0';
     if (state && !strcmp(state, "23505"))
         return hilt_err_set(e, HILT_E_INPUT, HILT_STORE_CONFLICT, "%s: %s: %s", s->desc, what, m);
     return hilt_err_set(e, HILT_E_RUNTIME, 0, "%s: %s: %s", s->desc, what, m);
@@ -108,12 +109,16 @@ static int pg_exec(struct hilt_store *s, enum hilt_stmt id, const struct hilt_va
         lens[i] = 0;
         fmts[i] = 0;
         switch (pv[i].t) {
-        case HV_NULL: vals[i] = NULL; break;
+        case HV_NULL:
+            vals[i] = NULL;
+            break;
         case HV_INT:
             snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)pv[i].i);
             vals[i] = nums[i];
             break;
-        case HV_TEXT: vals[i] = pv[i].s; break;
+        case HV_TEXT:
+            vals[i] = pv[i].s;
+            break;
         case HV_BLOB:
             vals[i] = (const char *)pv[i].b;
             lens[i] = (int)pv[i].n;
@@ -212,7 +217,8 @@ static void redact(const char *url, char *out, size_t cap)
         snprintf(out, cap, "%s", url);
     char *pw = strstr(out, "password=");
     if (pw)
-        for (pw += 9; *pw && *pw != '&'; pw++) *pw = '*';
+        for (pw += 9; *pw && *pw != '&'; pw++)
+            *pw = '*';
 }
 
 int hilt_store_pg_open(struct hilt_store *s, const char *url, struct hilt_err *e)
@@ -225,7 +231,8 @@ int hilt_store_pg_open(struct hilt_store *s, const char *url, struct hilt_err *e
         char m[600];
         snprintf(m, sizeof(m), "%s", p->c ? PQerrorMessage(p->c) : "out of memory");
         size_t l = strlen(m);
-        while (l && (m[l - 1] == '\n' || m[l - 1] == ' ')) m[--l] = '\0';
+        while (l && (m[l - 1] == '\n' || m[l - 1] == ' '))
+            m[--l] = '\0';
         hilt_err_set(e, HILT_E_RUNTIME, 0, "cannot connect to store %s: %s", s->desc, m);
         PQfinish(p->c);
         free(p);

@@ -28,8 +28,7 @@ static int sq_err(struct hilt_store *s, int rc, const char *what, struct hilt_er
         return hilt_err_set(e, HILT_E_INPUT, rc, "%s is not a hilt store (SQLite: %s)", s->desc,
                             msg);
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return hilt_err_set(e, HILT_E_INPUT, HILT_STORE_CONFLICT, "%s: %s: %s", s->desc, what,
-                            msg);
+        return hilt_err_set(e, HILT_E_INPUT, HILT_STORE_CONFLICT, "%s: %s: %s", s->desc, what, msg);
     if (rc == SQLITE_CORRUPT)
         return hilt_err_set(e, HILT_E_INPUT, rc, "%s is damaged (SQLite: %s)", s->desc, msg);
     return hilt_err_set(e, HILT_E_RUNTIME, rc, "%s: %s: %s", s->desc, what, msg);
@@ -42,8 +41,8 @@ static int sq_exec(struct hilt_store *s, enum hilt_stmt id, const struct hilt_va
     sqlite3_stmt *st = q->st[id];
     int rc;
     if (!st) {
-        rc = sqlite3_prepare_v3(q->db, hilt_stmts[id].sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-                                NULL);
+        rc =
+            sqlite3_prepare_v3(q->db, hilt_stmts[id].sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
         if (rc != SQLITE_OK) return sq_err(s, rc, "prepare", e);
         q->st[id] = st;
     }
@@ -53,11 +52,20 @@ static int sq_exec(struct hilt_store *s, enum hilt_stmt id, const struct hilt_va
         int idx = sqlite3_bind_parameter_index(st, name);
         if (idx <= 0) continue;
         switch (p[i].t) {
-        case HV_NULL: rc = sqlite3_bind_null(st, idx); break;
-        case HV_INT: rc = sqlite3_bind_int64(st, idx, p[i].i); break;
-        case HV_TEXT: rc = sqlite3_bind_text(st, idx, p[i].s, -1, SQLITE_STATIC); break;
-        case HV_BLOB: rc = sqlite3_bind_blob(st, idx, p[i].b, (int)p[i].n, SQLITE_STATIC); break;
-        default: rc = SQLITE_MISUSE;
+        case HV_NULL:
+            rc = sqlite3_bind_null(st, idx);
+            break;
+        case HV_INT:
+            rc = sqlite3_bind_int64(st, idx, p[i].i);
+            break;
+        case HV_TEXT:
+            rc = sqlite3_bind_text(st, idx, p[i].s, -1, SQLITE_STATIC);
+            break;
+        case HV_BLOB:
+            rc = sqlite3_bind_blob(st, idx, p[i].b, (int)p[i].n, SQLITE_STATIC);
+            break;
+        default:
+            rc = SQLITE_MISUSE;
         }
         if (rc != SQLITE_OK) {
             sq_err(s, rc, "bind", e);
@@ -74,7 +82,9 @@ static int sq_exec(struct hilt_store *s, enum hilt_stmt id, const struct hilt_va
             struct hilt_val *v = &cols[i];
             memset(v, 0, sizeof(*v));
             switch (sqlite3_column_type(st, i)) {
-            case SQLITE_NULL: v->t = HV_NULL; break;
+            case SQLITE_NULL:
+                v->t = HV_NULL;
+                break;
             case SQLITE_INTEGER:
                 v->t = HV_INT;
                 v->i = sqlite3_column_int64(st, i);
@@ -149,7 +159,8 @@ static int sq_probe(struct hilt_store *s, struct hilt_err *e)
         q->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", -1,
         &st, NULL);
     if (rc == SQLITE_OK) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) probe_cb(NULL, 0, &found);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            probe_cb(NULL, 0, &found);
         if (rc == SQLITE_DONE) rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
@@ -177,7 +188,8 @@ static void sq_close(struct hilt_store *s)
 {
     struct sq *q = s->impl;
     if (!q) return;
-    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(q->st[i]);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(q->st[i]);
     sqlite3_close(q->db);
     free(q);
     s->impl = NULL;
@@ -208,8 +220,8 @@ int hilt_store_sqlite_open(struct hilt_store *s, const char *path, struct hilt_e
     }
     struct sq *q = calloc(1, sizeof(*q));
     if (!q) return hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
-    int rc = sqlite3_open_v2(path, &q->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         hilt_err_set(e, HILT_E_RUNTIME, rc, "cannot open %s: %s", path,
                      q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));

@@ -20,10 +20,10 @@
 /* ---- SQL ----------------------------------------------------------------- */
 
 #define CERT_COLS                                                                                  \
-    "serial, sha256, ca, seq, shard, subject, names, not_before, not_after, key_type, owner, "    \
+    "serial, sha256, ca, seq, shard, subject, names, not_before, not_after, key_type, owner, "     \
     "service, env, status, source, revoked_at, revoke_reason, created"
 #define CA_COLS                                                                                    \
-    "name, key_type, key_ref, root_pem, cert_pem, ocsp_url, crl_url, aia_url, allow_domains, "    \
+    "name, key_type, key_ref, root_pem, cert_pem, ocsp_url, crl_url, aia_url, allow_domains, "     \
     "max_lifetime, crl_shard_size, next_seq, crl_number, created"
 
 const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
@@ -46,12 +46,15 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
                         NULL},
     [ST_CERT_DER_INSERT] = {"INSERT INTO cert_der(cert_id, der) VALUES ($1, $2)", NULL},
     [ST_CERT_GET_SERIAL] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
-                            "WHERE serial = $1", NULL},
+                            "WHERE serial = $1",
+                            NULL},
     [ST_CERT_GET_SHA] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
-                         "WHERE sha256 = $1", NULL},
+                         "WHERE sha256 = $1",
+                         NULL},
     [ST_CERT_LIST_ALL] = {"SELECT " CERT_COLS ", NULL FROM certs ORDER BY id", NULL},
     [ST_CERT_LIST_ALL_DER] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
-                              "ORDER BY id", NULL},
+                              "ORDER BY id",
+                              NULL},
     /* status = 'active' literally, so the partial index certs_expiry applies. */
     [ST_CERT_EXPIRING] = {"SELECT " CERT_COLS ", NULL FROM certs WHERE status = 'active' AND "
                           "not_after >= $1 AND not_after < $2 ORDER BY not_after",
@@ -116,8 +119,7 @@ static const char *const m1_sqlite[] = {
     "hash TEXT NOT NULL)",
     "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, "
     "hash TEXT NOT NULL)",
-    "INSERT INTO audit_head(id, seq, hash) VALUES (1, 0, '')",
-    NULL};
+    "INSERT INTO audit_head(id, seq, hash) VALUES (1, 0, '')", NULL};
 
 static const char *const m1_pg[] = {
     "CREATE TABLE ca (name TEXT PRIMARY KEY, key_type TEXT NOT NULL, key_ref TEXT NOT NULL, "
@@ -221,8 +223,7 @@ int hilt_home(char *out, size_t cap, struct hilt_err *e)
         }
         n = snprintf(out, cap, "%s/.local/share/hilt", home);
     }
-    if (n < 0 || (size_t)n >= cap)
-        return hilt_err_set(e, HILT_E_INPUT, 0, "HILT_HOME is too long");
+    if (n < 0 || (size_t)n >= cap) return hilt_err_set(e, HILT_E_INPUT, 0, "HILT_HOME is too long");
     return 0;
 }
 
@@ -437,12 +438,12 @@ static int head_cb(const struct hilt_val *c, int n, void *arg)
 }
 
 /* Append inside the caller's write transaction. */
-static int audit_append_tx(struct hilt_store *s, const struct hilt_audit_ev *ev,
-                           struct hilt_err *e)
+static int audit_append_tx(struct hilt_store *s, const struct hilt_audit_ev *ev, struct hilt_err *e)
 {
     struct head h = {0};
     if (exec(s, ST_AUDIT_HEAD_LOCK, NULL, 0, head_cb, &h, NULL, e) < 0) return -1;
-    if (!h.found) return hilt_err_set(e, HILT_E_RUNTIME, 0, "%s: audit_head row is missing", s->desc);
+    if (!h.found)
+        return hilt_err_set(e, HILT_E_RUNTIME, 0, "%s: audit_head row is missing", s->desc);
     struct hilt_audit_rec r = {
         .seq = h.seq + 1,
         .time = hilt_now(),
@@ -454,9 +455,8 @@ static int audit_append_tx(struct hilt_store *s, const struct hilt_audit_ev *ev,
     };
     char hash[65];
     hilt_audit_hash(&r, hash);
-    struct hilt_val p[] = {HV_I(r.seq),     HV_I(r.time),     HV_S(r.actor),
-                           HV_S(r.action),  HV_S(r.object),   HV_S(r.result),
-                           HV_S(r.prev),    HV_S(hash)};
+    struct hilt_val p[] = {HV_I(r.seq),    HV_I(r.time),   HV_S(r.actor), HV_S(r.action),
+                           HV_S(r.object), HV_S(r.result), HV_S(r.prev),  HV_S(hash)};
     if (exec(s, ST_AUDIT_INSERT, p, 8, NULL, NULL, NULL, e) < 0) return -1;
     struct hilt_val q[] = {HV_I(r.seq), HV_S(hash)};
     return exec(s, ST_AUDIT_HEAD_SET, q, 2, NULL, NULL, NULL, e);
@@ -553,8 +553,7 @@ static int verify_cb(const struct hilt_audit_rec *r, void *arg)
     return 0;
 }
 
-int hilt_store_audit_verify(struct hilt_store *s, struct hilt_audit_check *out,
-                            struct hilt_err *e)
+int hilt_store_audit_verify(struct hilt_store *s, struct hilt_audit_check *out, struct hilt_err *e)
 {
     memset(out, 0, sizeof(*out));
     struct vstate v = {.out = out, .expect_seq = 1};
@@ -585,7 +584,7 @@ int hilt_store_audit_verify(struct hilt_store *s, struct hilt_audit_check *out,
 void hilt_ca_rec_free(struct hilt_ca_rec *r)
 {
     if (!r) return;
-    char **f[] = {&r->name,     &r->key_type, &r->key_ref, &r->root_pem,      &r->cert_pem,
+    char **f[] = {&r->name,     &r->key_type, &r->key_ref, &r->root_pem,     &r->cert_pem,
                   &r->ocsp_url, &r->crl_url,  &r->aia_url, &r->allow_domains};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         free(*f[i]);
@@ -598,12 +597,20 @@ int hilt_store_ca_add(struct hilt_store *s, const struct hilt_ca_rec *r,
 {
     int own;
     if (tx_start(s, &own, e) < 0) return -1;
-    struct hilt_val p[] = {
-        HV_S(r->name),      HV_S(r->key_type),          HV_S(r->key_ref),
-        HV_S(r->root_pem),  HV_S(r->cert_pem),          HV_S(r->ocsp_url),
-        HV_S(r->crl_url),   HV_S(r->aia_url),           HV_S(r->allow_domains ? r->allow_domains : ""),
-        HV_I(r->max_lifetime), HV_I(r->crl_shard_size), HV_I(r->next_seq),
-        HV_I(r->crl_number),   HV_I(r->created)};
+    struct hilt_val p[] = {HV_S(r->name),
+                           HV_S(r->key_type),
+                           HV_S(r->key_ref),
+                           HV_S(r->root_pem),
+                           HV_S(r->cert_pem),
+                           HV_S(r->ocsp_url),
+                           HV_S(r->crl_url),
+                           HV_S(r->aia_url),
+                           HV_S(r->allow_domains ? r->allow_domains : ""),
+                           HV_I(r->max_lifetime),
+                           HV_I(r->crl_shard_size),
+                           HV_I(r->next_seq),
+                           HV_I(r->crl_number),
+                           HV_I(r->created)};
     int rc = exec(s, ST_CA_INSERT, p, 14, NULL, NULL, NULL, e);
     if (rc < 0 && e && e->code == HILT_STORE_CONFLICT)
         hilt_err_set(e, HILT_E_INPUT, HILT_STORE_CONFLICT, "a CA named '%s' already exists in %s",
@@ -660,7 +667,8 @@ int hilt_store_serial_alloc(struct hilt_store *s, const char *ca, int64_t n, int
     int64_t v = -1;
     struct hilt_val p[] = {HV_S(ca), HV_I(n)};
     int rc = exec(s, ST_SERIAL_ALLOC, p, 2, one_int_cb, &v, NULL, e);
-    if (rc == 0 && v < 0) rc = hilt_err_set(e, HILT_E_INPUT, 0, "no CA named '%s' in %s", ca, s->desc);
+    if (rc == 0 && v < 0)
+        rc = hilt_err_set(e, HILT_E_INPUT, 0, "no CA named '%s' in %s", ca, s->desc);
     rc = tx_end(s, own, rc, e);
     if (rc == 0) *first = v;
     return rc;
@@ -674,7 +682,8 @@ int hilt_store_crl_number_next(struct hilt_store *s, const char *ca, int64_t *ou
     int64_t v = -1;
     struct hilt_val p[] = {HV_S(ca)};
     int rc = exec(s, ST_CRL_NEXT, p, 1, one_int_cb, &v, NULL, e);
-    if (rc == 0 && v < 0) rc = hilt_err_set(e, HILT_E_INPUT, 0, "no CA named '%s' in %s", ca, s->desc);
+    if (rc == 0 && v < 0)
+        rc = hilt_err_set(e, HILT_E_INPUT, 0, "no CA named '%s' in %s", ca, s->desc);
     rc = tx_end(s, own, rc, e);
     if (rc == 0) *out = v;
     return rc;
@@ -698,15 +707,24 @@ int hilt_store_cert_add(struct hilt_store *s, const struct hilt_cert_rec *r, con
 {
     int own;
     if (tx_start(s, &own, e) < 0) return -1;
-    struct hilt_val p[] = {
-        HV_S(r->serial),  HV_S(r->sha256),   HV_S(r->ca),        HV_I(r->seq),
-        HV_I(r->shard),   HV_S(r->subject ? r->subject : ""),    HV_S(r->names ? r->names : ""),
-        HV_I(r->not_before), HV_I(r->not_after), HV_S(r->key_type ? r->key_type : ""),
-        HV_S(r->owner),   HV_S(r->service),  HV_S(r->env),
-        HV_S(r->status ? r->status : "active"), HV_S(r->source ? r->source : "issued"),
-        r->revoked_at ? HV_I(r->revoked_at) : (struct hilt_val){.t = HV_NULL},
-        r->revoked_at ? HV_I(r->revoke_reason) : (struct hilt_val){.t = HV_NULL},
-        HV_I(r->created ? r->created : hilt_now())};
+    struct hilt_val p[] = {HV_S(r->serial),
+                           HV_S(r->sha256),
+                           HV_S(r->ca),
+                           HV_I(r->seq),
+                           HV_I(r->shard),
+                           HV_S(r->subject ? r->subject : ""),
+                           HV_S(r->names ? r->names : ""),
+                           HV_I(r->not_before),
+                           HV_I(r->not_after),
+                           HV_S(r->key_type ? r->key_type : ""),
+                           HV_S(r->owner),
+                           HV_S(r->service),
+                           HV_S(r->env),
+                           HV_S(r->status ? r->status : "active"),
+                           HV_S(r->source ? r->source : "issued"),
+                           r->revoked_at ? HV_I(r->revoked_at) : (struct hilt_val){.t = HV_NULL},
+                           r->revoked_at ? HV_I(r->revoke_reason) : (struct hilt_val){.t = HV_NULL},
+                           HV_I(r->created ? r->created : hilt_now())};
     int64_t id = -1;
     int rc = exec(s, ST_CERT_INSERT, p, 18, one_int_cb, &id, NULL, e);
     if (rc == 0) {
@@ -816,8 +834,9 @@ static int filter_stmt(const struct hilt_cert_filter *f, struct hilt_val *p, int
         *st = count ? ST_CERT_COUNT_ALL : f->with_der ? ST_CERT_LIST_ALL_DER : ST_CERT_LIST_ALL;
         return 0;
     case HILT_Q_EXPIRING:
-        *st = count ? ST_CERT_COUNT_EXPIRING
-                    : f->with_der ? ST_CERT_EXPIRING_DER : ST_CERT_EXPIRING;
+        *st = count         ? ST_CERT_COUNT_EXPIRING
+              : f->with_der ? ST_CERT_EXPIRING_DER
+                            : ST_CERT_EXPIRING;
         p[0] = HV_I(f->from);
         p[1] = HV_I(f->until);
         *np = 2;
@@ -825,8 +844,9 @@ static int filter_stmt(const struct hilt_cert_filter *f, struct hilt_val *p, int
     case HILT_Q_REVOKED:
     case HILT_Q_REVOKED_SHARD:
         if (!f->ca) return -1;
-        *st = count ? ST_CERT_COUNT_REVOKED
-                    : f->q == HILT_Q_REVOKED ? ST_CERT_REVOKED : ST_CERT_REVOKED_SHARD;
+        *st = count                    ? ST_CERT_COUNT_REVOKED
+              : f->q == HILT_Q_REVOKED ? ST_CERT_REVOKED
+                                       : ST_CERT_REVOKED_SHARD;
         p[0] = HV_S(f->ca);
         p[1] = HV_I(f->from);
         *np = 2;

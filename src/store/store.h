@@ -72,8 +72,7 @@ struct hilt_audit_check {
     char reason[256];
 };
 /* Walk and check the whole chain. Returns 0 when the check ran (see out->ok). */
-int hilt_store_audit_verify(struct hilt_store *s, struct hilt_audit_check *out,
-                            struct hilt_err *e);
+int hilt_store_audit_verify(struct hilt_store *s, struct hilt_audit_check *out, struct hilt_err *e);
 
 /* ---- CAs ------------------------------------------------------------ */
 struct hilt_ca_rec {

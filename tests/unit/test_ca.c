@@ -154,13 +154,14 @@ static void verify_leaf(struct hilt_ca *ca, X509 *leaf)
     assert_int_equal(hilt_store_add(store, ca->roots), 0);
     STACK_OF(X509) *peer = sk_X509_new_null();
     sk_X509_push(peer, leaf);
-    for (int i = 0; i < sk_X509_num(ca->chain); i++) sk_X509_push(peer, sk_X509_value(ca->chain, i));
+    for (int i = 0; i < sk_X509_num(ca->chain); i++)
+        sk_X509_push(peer, sk_X509_value(ca->chain, i));
     struct hilt_verify res;
     assert_int_equal(hilt_verify_chain(store, peer, NULL, hilt_now(), 2, 0, &res, NULL), 0);
     if (!res.ok)
         for (int i = 0; i < res.n; i++)
-            fprintf(stderr, "verify: %s at %d\n", X509_verify_cert_error_string(res.issues[i].error),
-                    res.issues[i].depth);
+            fprintf(stderr, "verify: %s at %d\n",
+                    X509_verify_cert_error_string(res.issues[i].error), res.issues[i].depth);
     assert_true(res.ok);
     hilt_verify_free(&res);
     sk_X509_free(peer);
@@ -208,8 +209,12 @@ static void init_and_issue(void **state)
 
     struct hilt_ca *ca = open_ca(v);
     const char *names[] = {"www.example.test", "API.example.test", "127.0.0.1"};
-    struct hilt_issue_req r = {.names = names, .nnames = 3, .lifetime = 12 * 3600,
-                               .owner = "payments", .service = "api", .env = "prod"};
+    struct hilt_issue_req r = {.names = names,
+                               .nnames = 3,
+                               .lifetime = 12 * 3600,
+                               .owner = "payments",
+                               .service = "api",
+                               .env = "prod"};
     struct hilt_issued out;
     struct hilt_err e = {0};
     assert_int_equal(hilt_ca_issue(ca, &r, &out, &e), 0);
@@ -220,7 +225,8 @@ static void init_and_issue(void **state)
     assert_memory_equal(out.serial, "480000000000000001", 18);
     assert_int_equal(out.seq, 1);
     assert_int_equal(out.shard, 0);
-    assert_int_equal(hilt_cert_not_after(out.cert) - hilt_cert_not_before(out.cert), 12 * 3600 + 300);
+    assert_int_equal(hilt_cert_not_after(out.cert) - hilt_cert_not_before(out.cert),
+                     12 * 3600 + 300);
     char urls[4][512];
     assert_int_equal(hilt_cert_aia_urls(out.cert, NID_ad_OCSP, urls, 4), 1);
     assert_string_equal(urls[0], "http://127.0.0.1:8080/ocsp");
@@ -341,12 +347,12 @@ static void csr_issue(void **state)
 }
 
 struct refusal {
-    const char *name;     /* --name, or NULL */
-    const char *csr_san;  /* CSR with this SAN (CN ok.example.test), or NULL */
-    const char *key;      /* CSR key type */
+    const char *name;    /* --name, or NULL */
+    const char *csr_san; /* CSR with this SAN (CN ok.example.test), or NULL */
+    const char *key;     /* CSR key type */
     int64_t lifetime;
-    int tamper;           /* break the CSR's signature */
-    const char *expect;   /* in the message */
+    int tamper;         /* break the CSR's signature */
+    const char *expect; /* in the message */
 };
 
 static const struct refusal refusals[] = {
@@ -386,8 +392,11 @@ static void rules_refused(void **state)
             }
         }
         const char *names[] = {f->name};
-        struct hilt_issue_req r = {.names = names, .nnames = f->name ? 1 : 0, .csr = csr,
-                                   .csr_source = "req.csr", .lifetime = f->lifetime};
+        struct hilt_issue_req r = {.names = names,
+                                   .nnames = f->name ? 1 : 0,
+                                   .csr = csr,
+                                   .csr_source = "req.csr",
+                                   .lifetime = f->lifetime};
         struct hilt_issued out;
         struct hilt_err e = {0};
         int rc = hilt_ca_issue(ca, &r, &out, &e);
@@ -476,13 +485,15 @@ static void revoke_and_crl(void **state)
         STACK_OF(X509_REVOKED) *rv = X509_CRL_get_REVOKED(c); /* NULL when empty */
         assert_int_equal(rv ? sk_X509_REVOKED_num(rv) : 0, want[sh]);
         int crit = 0;
-        ISSUING_DIST_POINT *idp = X509_CRL_get_ext_d2i(c, NID_issuing_distribution_point, &crit, NULL);
+        ISSUING_DIST_POINT *idp =
+            X509_CRL_get_ext_d2i(c, NID_issuing_distribution_point, &crit, NULL);
         assert_non_null(idp);
         assert_int_equal(crit, 1);
         GENERAL_NAME *g = sk_GENERAL_NAME_value(idp->distpoint->name.fullname, 0);
         char url[200];
         snprintf(url, sizeof(url), "http://127.0.0.1:8080/crl/shard-%d.crl", sh);
-        assert_string_equal((const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier), url);
+        assert_string_equal((const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier),
+                            url);
         ISSUING_DIST_POINT_free(idp);
         X509_CRL_free(c);
     }
@@ -580,7 +591,8 @@ static void serials_unique(void **state)
         assert_int_equal(hilt_ca_issue(ca, &r, &out, &e), 0);
         assert_int_equal(out.seq, i + 1);
         snprintf(seen[i], sizeof(seen[i]), "%s", out.serial);
-        for (int j = 0; j < i; j++) assert_string_not_equal(seen[i], seen[j]);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(seen[i], seen[j]);
         hilt_issued_free(&out);
     }
     double secs = (double)(hilt_mono_us() - t0) / 1e6;
@@ -635,7 +647,8 @@ static void pkcs11_uri_pin_stripped(void **state)
 {
     (void)state;
     char out[200];
-    hilt_pkcs11_uri_strip_pin("pkcs11:token=a;object=k;type=private?pin-value=1234", out, sizeof(out));
+    hilt_pkcs11_uri_strip_pin("pkcs11:token=a;object=k;type=private?pin-value=1234", out,
+                              sizeof(out));
     assert_string_equal(out, "pkcs11:token=a;object=k;type=private");
     hilt_pkcs11_uri_strip_pin("pkcs11:token=a;pin-value=1;object=k", out, sizeof(out));
     assert_string_equal(out, "pkcs11:token=a;object=k");
@@ -643,7 +656,10 @@ static void pkcs11_uri_pin_stripped(void **state)
     assert_string_equal(out, "pkcs11:token=a?module-path=/x.so");
 }
 
-#define ONE(kind, fn, v) {kind ": " #fn, fn, setup, teardown, v}
+#define ONE(kind, fn, v)                                                                           \
+    {                                                                                              \
+        kind ": " #fn, fn, setup, teardown, v                                                      \
+    }
 #define BOTH(fn) ONE("sqlite", fn, &sq), ONE("postgres", fn, &pg)
 
 int main(void)

@@ -241,8 +241,13 @@ static void ca_records(void **state)
     hilt_ca_rec_free(&r);
     assert_int_equal(hilt_store_ca_get(s, "other", &r, &e), 0);
     /* a duplicate name is an input error, and the failed add leaves no audit record */
-    struct hilt_ca_rec d = {.name = "main", .key_type = "x", .key_ref = "x", .root_pem = "x",
-                            .cert_pem = "x", .max_lifetime = 1, .crl_shard_size = 1};
+    struct hilt_ca_rec d = {.name = "main",
+                            .key_type = "x",
+                            .key_ref = "x",
+                            .root_pem = "x",
+                            .cert_pem = "x",
+                            .max_lifetime = 1,
+                            .crl_shard_size = 1};
     struct hilt_audit_ev ev = {"test", "ca.init", "main", "ok"};
     assert_int_equal(hilt_store_ca_add(s, &d, &ev, &e), -1);
     assert_int_equal(e.kind, HILT_E_INPUT);
@@ -302,7 +307,8 @@ static void certs_roundtrip(void **state)
     hilt_cert_rec_free(&r);
     /* by SHA-256, typed with colons and in upper case */
     char sha[200] = "";
-    for (int i = 0; i < 31; i++) strcat(sha, "00:");
+    for (int i = 0; i < 31; i++)
+        strcat(sha, "00:");
     strcat(sha, "07");
     assert_int_equal(hilt_store_cert_get(s, sha, &r, NULL, &e), 1);
     hilt_cert_rec_free(&r);
@@ -310,8 +316,8 @@ static void certs_roundtrip(void **state)
     assert_int_equal(hilt_store_cert_get(s, "not-hex", &r, NULL, &e), -1);
     assert_int_equal(e.kind, HILT_E_USAGE);
     /* duplicates are refused, by serial or by hash */
-    struct hilt_cert_rec dup = {.serial = serial, .sha256 = "ab", .subject = "", .names = "",
-                                .key_type = ""};
+    struct hilt_cert_rec dup = {
+        .serial = serial, .sha256 = "ab", .subject = "", .names = "", .key_type = ""};
     uint8_t d[2] = {1, 2};
     assert_int_equal(hilt_store_cert_add(s, &dup, d, 2, NULL, &e), -1);
     assert_int_equal(e.code, 23505);
@@ -345,7 +351,8 @@ static void expiring_and_revocation(void **state)
     time_t now = hilt_now();
     struct hilt_err e = {0};
     assert_int_equal(hilt_store_begin(s, &e), 0);
-    for (int i = 1; i <= 250; i++) add_cert(s, i, now + (time_t)(i - 10) * 86400, "main");
+    for (int i = 1; i <= 250; i++)
+        add_cert(s, i, now + (time_t)(i - 10) * 86400, "main");
     assert_int_equal(hilt_store_commit(s, &e), 0);
     /* within 30 days: i - 10 in [0, 30) -> i = 10..39 */
     struct hilt_cert_filter f = {.q = HILT_Q_EXPIRING, .from = now, .until = now + 30 * 86400};
@@ -480,7 +487,8 @@ static void concurrency(void **state)
     struct hilt_store *s = open_ok(b);
     add_ca(s, "main");
     time_t now = hilt_now();
-    for (int i = 0; i < KIDS * 10; i++) add_cert(s, 1000 + i, now + 86400, "main");
+    for (int i = 0; i < KIDS * 10; i++)
+        add_cert(s, 1000 + i, now + 86400, "main");
     hilt_store_close(s);
     int fds[KIDS][2];
     pid_t pids[KIDS];
@@ -517,7 +525,8 @@ static void concurrency(void **state)
     size_t n = 0;
     for (int k = 0; k < KIDS; k++) {
         int64_t v;
-        while (read(fds[k][0], &v, sizeof(v)) == sizeof(v) && n < KIDS * PER_KID) seen[n++] = v;
+        while (read(fds[k][0], &v, sizeof(v)) == sizeof(v) && n < KIDS * PER_KID)
+            seen[n++] = v;
         close(fds[k][0]);
         int st;
         assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
@@ -527,7 +536,8 @@ static void concurrency(void **state)
     assert_int_equal(n, KIDS * PER_KID);
     for (size_t i = 0; i < n; i++) {
         assert_true(seen[i] >= 1 && seen[i] <= KIDS * PER_KID);
-        for (size_t j = i + 1; j < n; j++) assert_true(seen[i] != seen[j]);
+        for (size_t j = i + 1; j < n; j++)
+            assert_true(seen[i] != seen[j]);
     }
     s = open_ok(b);
     struct hilt_cert_filter rf = {.q = HILT_Q_REVOKED, .ca = "main", .from = now};
@@ -560,10 +570,19 @@ static void expiring_at_scale(void **state)
         snprintf(serial, sizeof(serial), "48%032x", i);
         snprintf(sha, sizeof(sha), "%064x", i);
         /* spread over a year */
-        struct hilt_cert_rec r = {.serial = serial, .sha256 = sha, .ca = "main", .seq = i,
-                                  .shard = i / 10000, .subject = "CN=x", .names = "x.test",
-                                  .not_before = now, .not_after = now + (i % 365) * 86400 + 60,
-                                  .key_type = "ec-p256", .owner = "o", .service = "s", .env = "e"};
+        struct hilt_cert_rec r = {.serial = serial,
+                                  .sha256 = sha,
+                                  .ca = "main",
+                                  .seq = i,
+                                  .shard = i / 10000,
+                                  .subject = "CN=x",
+                                  .names = "x.test",
+                                  .not_before = now,
+                                  .not_after = now + (i % 365) * 86400 + 60,
+                                  .key_type = "ec-p256",
+                                  .owner = "o",
+                                  .service = "s",
+                                  .env = "e"};
         if (hilt_store_cert_add(s, &r, der, sizeof(der), NULL, &e) < 0) fail_msg("%s", e.msg);
     }
     assert_int_equal(hilt_store_commit(s, &e), 0);
@@ -583,7 +602,10 @@ static void expiring_at_scale(void **state)
     hilt_store_close(s);
 }
 
-#define ONE(kind, fn, be) {kind ": " #fn, fn, setup, teardown, be}
+#define ONE(kind, fn, be)                                                                          \
+    {                                                                                              \
+        kind ": " #fn, fn, setup, teardown, be                                                     \
+    }
 #define BOTH(fn) ONE("sqlite", fn, &sqlite_be), ONE("postgres", fn, &pg_be)
 
 int main(void)
