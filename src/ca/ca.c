@@ -385,6 +385,12 @@ static int check_request(struct hilt_ca *ca, const struct hilt_issue_req *r,
     if (names->n == 0)
         return hilt_err_set(e, HILT_E_USAGE, 0,
                             "no names: give --name DNS (or a CSR that names hosts)");
+    int short_name = 0;
+    for (size_t i = 0; i < names->n; i++)
+        short_name |= strlen(names->v[i]) <= 64;
+    if (!short_name)
+        return hilt_err_set(e, HILT_E_INPUT, 0,
+                            "every name is longer than the 64 characters a subject CN holds");
     *lifetime = r->lifetime ? r->lifetime : DEFAULT_LIFETIME;
     if (hilt_issue_lifetime_check(*lifetime, rules, e) < 0) return -1;
     time_t until = hilt_now() + (time_t)*lifetime;
@@ -398,8 +404,10 @@ static int check_request(struct hilt_ca *ca, const struct hilt_issue_req *r,
     return 0;
 }
 
-int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hilt_issued *out,
-                  struct hilt_err *e)
+/* One issuance. seq < 0: allocate one now; otherwise use the caller's
+ * (hilt_ca_issue_batch allocated a range). */
+static int issue_one(struct hilt_ca *ca, const struct hilt_issue_req *r, int64_t seq,
+                     struct hilt_issued *out, struct hilt_err *e)
 {
     memset(out, 0, sizeof(*out));
     struct hilt_issue_rules rules;
@@ -428,8 +436,7 @@ int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hil
     }
     if (ensure_signer(ca, e) < 0) goto out;
 
-    int64_t seq;
-    if (hilt_store_serial_alloc(ca->st, ca->rec.name, 1, &seq, e) < 0) goto out;
+    if (seq < 0 && hilt_store_serial_alloc(ca->st, ca->rec.name, 1, &seq, e) < 0) goto out;
     out->seq = seq;
     out->shard = seq / ca->rec.crl_shard_size;
 
@@ -438,10 +445,6 @@ int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hil
     char cn[300] = "";
     for (size_t i = 0; i < names.n && !cn[0]; i++) /* ub-common-name is 64 (RFC 5280 App. A) */
         if (strlen(names.v[i]) <= 64) snprintf(cn, sizeof(cn), "CN=%s", names.v[i]);
-    if (!cn[0]) {
-        hilt_err_set(e, HILT_E_INPUT, 0, "every name is longer than the 64 characters a CN holds");
-        goto rejected;
-    }
     s.subject = cn;
     const char *sans[HILT_NAMES_MAX];
     char sanbuf[HILT_NAMES_MAX][270];
@@ -526,6 +529,40 @@ out:
     EVP_PKEY_free(subject_key);
     hilt_names_free(&names);
     return rc;
+}
+
+int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hilt_issued *out,
+                  struct hilt_err *e)
+{
+    return issue_one(ca, r, -1, out, e);
+}
+
+int hilt_ca_issue_batch(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
+                        struct hilt_issued *outs, struct hilt_err *e)
+{
+    memset(outs, 0, n * sizeof(*outs));
+    if (n == 0 || n > HILT_ISSUE_BATCH_MAX)
+        return hilt_err_set(e, HILT_E_USAGE, 0, "a batch holds 1 to %d requests",
+                            HILT_ISSUE_BATCH_MAX);
+    if (ensure_signer(ca, e) < 0) return -1;
+    int64_t first;
+    if (hilt_store_serial_alloc(ca->st, ca->rec.name, (int64_t)n, &first, e) < 0) return -1;
+    if (hilt_store_begin(ca->st, e) < 0) return -1;
+    size_t i = 0;
+    for (; i < n; i++)
+        if (issue_one(ca, &reqs[i], first + (int64_t)i, &outs[i], e) < 0) break;
+    if (i == n && hilt_store_commit(ca->st, e) == 0) return 0;
+    /* All or nothing: the records roll back, the certificates are dropped,
+     * the reserved sequence numbers stay burned (never reused). */
+    hilt_store_rollback(ca->st);
+    for (size_t j = 0; j < n; j++)
+        hilt_issued_free(&outs[j]);
+    if (i < n) hilt_err_prefix(e, "batch request %zu of %zu", i + 1, n);
+    char obj[120], res[1100];
+    snprintf(obj, sizeof(obj), "batch=%zu first_seq=%lld", n, (long long)first);
+    snprintf(res, sizeof(res), "rejected: %s", e ? e->msg : "");
+    audit_best_effort(ca->st, "cert.issue", obj, res);
+    return -1;
 }
 
 int hilt_ca_chain_pem(struct hilt_ca *ca, X509 *leaf, struct hilt_buf *out)

@@ -84,6 +84,12 @@ void hilt_issued_free(struct hilt_issued *o);
  * is audited as rejected. */
 int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hilt_issued *out,
                   struct hilt_err *e);
+/* Issue up to HILT_ISSUE_BATCH_MAX requests with one serial allocation and
+ * one store transaction (each certificate still gets its own audit record).
+ * All or nothing: on any refusal nothing is recorded and outs[] are empty. */
+#define HILT_ISSUE_BATCH_MAX 1000
+int hilt_ca_issue_batch(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
+                        struct hilt_issued *outs, struct hilt_err *e);
 /* leaf (if any) + the CA chain as PEM; roots as PEM. */
 int hilt_ca_chain_pem(struct hilt_ca *ca, X509 *leaf, struct hilt_buf *out);
 int hilt_ca_roots_pem(struct hilt_ca *ca, struct hilt_buf *out);

@@ -602,6 +602,57 @@ static void serials_unique(void **state)
     hilt_ca_close(ca);
 }
 
+static void batch_issue(void **state)
+{
+    struct env *v = env(state);
+    init_ca(v, "example.test", 0);
+    struct hilt_ca *ca = open_ca(v);
+    EVP_PKEY *k = gen("ec-p256");
+    X509_REQ *csr = make_csr(k, "b.example.test", NULL);
+    enum { N = 200 };
+    struct hilt_issue_req reqs[N];
+    for (int i = 0; i < N; i++)
+        reqs[i] = (struct hilt_issue_req){.csr = csr, .csr_source = "b.csr", .owner = "o"};
+    struct hilt_issued *outs = calloc(N, sizeof(*outs));
+    struct hilt_err e = {0};
+    uint64_t t0 = hilt_mono_us();
+    assert_int_equal(hilt_ca_issue_batch(ca, reqs, N / 2, outs, &e), 0);
+    assert_int_equal(hilt_ca_issue_batch(ca, reqs + N / 2, N / 2, outs + N / 2, &e), 0);
+    double secs = (double)(hilt_mono_us() - t0) / 1e6;
+    print_message("%s: %d issuances from one CSR in 2 batches in %.3fs: %.0f/s\n", v->kind, N, secs,
+                  N / secs);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(outs[i].seq, i + 1);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(outs[i].serial, outs[j].serial);
+    }
+    verify_leaf(ca, outs[N - 1].cert);
+    for (int i = 0; i < N; i++)
+        hilt_issued_free(&outs[i]);
+    struct hilt_cert_filter fl = {.q = HILT_Q_ALL};
+    int64_t cnt = 0;
+    assert_int_equal(hilt_store_cert_count(v->st, &fl, &cnt, NULL), 0);
+    assert_int_equal(cnt, N);
+    /* one refused request refuses the whole batch, and nothing is recorded */
+    const char *bad[] = {"evil.com"};
+    reqs[5] = (struct hilt_issue_req){.names = bad, .nnames = 1};
+    assert_int_equal(hilt_ca_issue_batch(ca, reqs, 10, outs, &e), -1);
+    assert_non_null(strstr(e.msg, "batch request 6 of 10"));
+    assert_int_equal(hilt_store_cert_count(v->st, &fl, &cnt, NULL), 0);
+    assert_int_equal(cnt, N);
+    for (int i = 0; i < 10; i++)
+        assert_null(outs[i].cert);
+    assert_int_equal(audit_count(v, "cert.issue", "ok"), N);
+    assert_int_equal(audit_count(v, "cert.issue", "rejected"), 1);
+    struct hilt_audit_check chk;
+    assert_int_equal(hilt_store_audit_verify(v->st, &chk, NULL), 0);
+    assert_true(chk.ok);
+    free(outs);
+    X509_REQ_free(csr);
+    EVP_PKEY_free(k);
+    hilt_ca_close(ca);
+}
+
 static void csr_parse_errors(void **state)
 {
     (void)state;
@@ -677,6 +728,7 @@ int main(void)
         BOTH(revoke_and_crl),
         BOTH(import_ca),
         BOTH(serials_unique),
+        BOTH(batch_issue),
         cmocka_unit_test(csr_parse_errors),
         cmocka_unit_test(pkcs11_uri_pin_stripped),
     };
