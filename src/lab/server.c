@@ -4,8 +4,8 @@
  * by the row's kind; TLS scenarios get an SSL_CTX built from the row's
  * fields (versions, ciphers, groups, security level, chain, callbacks for
  * SNI, ALPN and client certificates). One evhttp instance serves what the
- * certificates point at: DIR-less URLs /NAME/issuer.der (AIA caIssuers,
- * DER) and /NAME/ocsp (RFC 6960 responder, POST and GET).
+ * certificates point at: /NAME/issuer.der (AIA caIssuers, DER) and
+ * /NAME/ocsp (RFC 6960 responder, POST and GET).
  *
  * Every open connection is on lab->conns, bounded by LAB_CONNS_MAX and
  * timed out, so the lab can free all of it when it stops.
@@ -43,6 +43,7 @@
 #define LAB_IO_TIMEOUT_S 10   /* TLS and reset connections */
 #define LAB_IDLE_TIMEOUT_S 60 /* not-tls and stall hold the line this long at most */
 #define LAB_HELLO_MAX (5 + 16384)
+#define LAB_URI_MAX 8192 /* evhttp caps the request head at this size too */
 
 static const char ssh_banner[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
 
@@ -154,13 +155,17 @@ static void tls_read(struct bufferevent *bev, void *arg)
     }
     struct evbuffer_ptr crlf = evbuffer_search(in, "\r\n\r\n", 4, NULL);
     struct evbuffer_ptr lf = evbuffer_search(in, "\n\n", 2, NULL);
-    if (crlf.pos < 0 && lf.pos < 0) {
-        if (len > LAB_REQ_HEAD_MAX) {
-            evbuffer_drain(in, len);
-            tls_respond(c, 0, 431);
-        }
+    ev_ssize_t end = crlf.pos >= 0 && (lf.pos < 0 || crlf.pos < lf.pos) ? crlf.pos + 4
+                     : lf.pos >= 0                                      ? lf.pos + 2
+                                                                        : -1;
+    /* One TLS record can carry more than the limit, terminator included:
+     * judge where the head ends, not how much arrived. */
+    if (end > LAB_REQ_HEAD_MAX || (end < 0 && len > LAB_REQ_HEAD_MAX)) {
+        evbuffer_drain(in, len);
+        tls_respond(c, 0, 431);
         return;
     }
+    if (end < 0) return; /* more to come */
     char method[5] = {0};
     evbuffer_copyout(in, method, sizeof(method));
     evbuffer_drain(in, len);
@@ -187,6 +192,8 @@ static void accept_tls(struct lab_srv *s, int fd)
     }
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     set_timeouts(c->bev, LAB_IO_TIMEOUT_S);
+    /* Stop reading once a request head is over the limit; tls_read answers 431. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, LAB_REQ_HEAD_MAX + 1);
     bufferevent_setcb(c->bev, tls_read, tls_written, conn_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -484,23 +491,37 @@ static void http_index(struct hilt_lab *lab, struct evhttp_request *req)
     hilt_buf_free(&b);
 }
 
+/* Split a request target "/NAME/WHAT..." into its first segment and the
+ * rest, ignoring any query or fragment. The target comes from the network:
+ * everything is indexed within its measured, capped length. */
+static int split_target(const char *uri, const char **name, size_t *nlen, const char **what,
+                        size_t *wlen)
+{
+    size_t n = strnlen(uri, LAB_URI_MAX + 1), path = 0, slash = 0;
+    if (n > LAB_URI_MAX || n < 2 || uri[0] != '/') return -1;
+    while (path < n && uri[path] != '?' && uri[path] != '#')
+        path++;
+    for (slash = 1; slash < path && uri[slash] != '/'; slash++) {
+    }
+    if (slash >= path) return -1;
+    *name = uri + 1;
+    *nlen = slash - 1;
+    *what = uri + slash + 1;
+    *wlen = path - slash - 1;
+    return 0;
+}
+
 static void http_cb(struct evhttp_request *req, void *arg)
 {
     struct hilt_lab *lab = arg;
-    const char *uri = evhttp_request_get_uri(req);
+    const char *uri = evhttp_request_get_uri(req), *name, *what;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    size_t ulen = strcspn(uri, "?#");
-    if (ulen == 1 && uri[0] == '/') {
+    size_t nlen, wlen;
+    if (!strcmp(uri, "/")) {
         http_index(lab, req);
         return;
     }
-    /* /NAME/WHAT[/REST] */
-    if (ulen < 2 || uri[0] != '/') goto not_found;
-    const char *name = uri + 1;
-    size_t nlen = strcspn(name, "/?#");
-    if (name[nlen] != '/') goto not_found;
-    const char *what = name + nlen + 1;
-    size_t wlen = ulen - (size_t)(what - uri);
+    if (split_target(uri, &name, &nlen, &what, &wlen) < 0) goto not_found;
     struct lab_srv *s = srv_by_name(lab, name, nlen);
     if (!s) goto not_found;
     if (wlen == 10 && !memcmp(what, "issuer.der", 10) && s->pki.inter &&
