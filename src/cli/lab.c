@@ -273,7 +273,8 @@ static int cmd_lab(int argc, char **argv)
         } else if (dir && dir[0] == '/') {
             shown = dir;
         } else if (dir) {
-            while (dir[0] == '.' && dir[1] == '/') dir += 2;
+            while (dir[0] == '.' && dir[1] == '/')
+                dir += 2;
             char cwd[2048];
             if (!getcwd(cwd, sizeof(cwd))) {
                 rc = cli_usage("lab", "--dir %s: cannot resolve a relative path", dir);
