@@ -555,8 +555,8 @@ int hilt_probe(const struct hilt_probe_opts *o, struct hilt_probe_report **out, 
     }
     snprintf(rep->check_name, sizeof(rep->check_name), "%s", rep->sni[0] ? rep->sni : rep->hp.host);
     if (o->alpn) {
-        if (strlen(o->alpn) >= sizeof(rep->alpn)) {
-            hilt_err_set(e, HILT_E_USAGE, 0, "--alpn list too long");
+        if (strlen(o->alpn) >= sizeof(rep->alpn) || !hilt_tls_alpn_valid(o->alpn)) {
+            hilt_err_set(e, HILT_E_USAGE, 0, "--alpn '%s': give comma-separated protocol names of 1-255 bytes", o->alpn);
             goto out;
         }
         snprintf(rep->alpn, sizeof(rep->alpn), "%s", o->alpn);

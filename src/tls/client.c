@@ -185,6 +185,13 @@ static int alpn_wire(const char *list, unsigned char *out, size_t cap, size_t *o
     return o ? 0 : -1;
 }
 
+int hilt_tls_alpn_valid(const char *list)
+{
+    unsigned char w[512];
+    size_t n;
+    return alpn_wire(list, w, sizeof(w), &n) == 0;
+}
+
 static void md_suffix(int md_nid, char *out, size_t cap)
 {
     const char *sn = md_nid != NID_undef ? OBJ_nid2sn(md_nid) : "";
@@ -242,7 +249,7 @@ static void record_ssl_error(struct hilt_tls_result *r)
     }
 }
 
-static SSL_CTX *make_ctx(const struct hilt_tls_opts *o, struct hilt_err *e)
+SSL_CTX *hilt_tls_client_ctx(const struct hilt_tls_opts *o, struct hilt_err *e)
 {
     const struct hilt_client_profile *p = o->profile;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -345,7 +352,7 @@ static void read_until(SSL *ssl, int fd, struct hilt_tls_result *r, uint64_t dea
     }
 }
 
-static void fill_negotiated(SSL *ssl, struct hilt_tls_result *r)
+void hilt_tls_client_record_success(SSL *ssl, struct hilt_tls_result *r)
 {
     r->version = SSL_version(ssl);
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
@@ -396,19 +403,70 @@ static void fill_negotiated(SSL *ssl, struct hilt_tls_result *r)
     }
 }
 
-int hilt_tls_handshake(const struct sockaddr *sa, socklen_t salen, const struct hilt_tls_opts *o,
-                       struct hilt_tls_result *r, struct hilt_err *e)
+int hilt_tls_client_bind(SSL *ssl, int fd, const struct hilt_tls_opts *o, struct hilt_tls_result *r,
+                         struct hilt_err *e)
 {
-    memset(r, 0, sizeof(*r));
-    r->alert_received = r->alert_sent = r->post_alert = -1;
-    hilt_sockaddr_fmt(sa, r->peer_addr, sizeof(r->peer_addr));
     unsigned char alpn[512];
     size_t alpn_len = 0;
     if (o->alpn && alpn_wire(o->alpn, alpn, sizeof(alpn), &alpn_len) < 0)
         return hilt_err_set(e, HILT_E_USAGE, 0,
                             "--alpn '%s': give comma-separated protocol names of 1-255 bytes",
                             o->alpn);
-    SSL_CTX *ctx = make_ctx(o, e);
+    BIO *bio = BIO_new_socket(fd, BIO_NOCLOSE);
+    if (!bio) return hilt_err_ossl(e, HILT_E_RUNTIME, "TLS setup failed");
+    BIO_set_callback_ex(bio, bio_cb);
+    BIO_set_callback_arg(bio, (char *)r);
+    SSL_set_bio(ssl, bio, bio);
+    SSL_set_msg_callback(ssl, msg_cb);
+    SSL_set_msg_callback_arg(ssl, r);
+    if (o->sni && !SSL_set_tlsext_host_name(ssl, o->sni))
+        return hilt_err_ossl(e, HILT_E_USAGE, "SNI '%s' is not a valid host name", o->sni);
+    if (alpn_len && SSL_set_alpn_protos(ssl, alpn, (unsigned)alpn_len) != 0)
+        return hilt_err_ossl(e, HILT_E_RUNTIME, "TLS setup failed");
+    if (o->request_ocsp) SSL_set_tlsext_status_type(ssl, TLSEXT_STATUSTYPE_ocsp);
+    if (o->client_cert && o->client_key) {
+        if (!SSL_use_certificate(ssl, o->client_cert) || !SSL_use_PrivateKey(ssl, o->client_key))
+            return hilt_err_ossl(e, HILT_E_INPUT, "the client certificate and key cannot be used");
+        if (!SSL_check_private_key(ssl))
+            return hilt_err_ossl(e, HILT_E_INPUT, "the client key does not match the client certificate");
+        for (int i = 0; o->client_chain && i < sk_X509_num(o->client_chain); i++)
+            SSL_add1_chain_cert(ssl, sk_X509_value(o->client_chain, i));
+    }
+    return 0;
+}
+
+void hilt_tls_client_record_failure(SSL *ssl, int err, int saved_errno, struct hilt_tls_result *r)
+{
+    if (err == SSL_ERROR_SYSCALL) {
+        if (saved_errno == ECONNRESET || saved_errno == EPIPE)
+            r->peer_reset = 1;
+        else
+            r->peer_eof = 1;
+    }
+    record_ssl_error(r);
+    if (r->ssl_reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) r->peer_eof = 1;
+    /* Keep whatever certificate the peer managed to send. */
+    STACK_OF(X509) *pc = SSL_get_peer_cert_chain(ssl);
+    if (pc && sk_X509_num(pc) && !r->chain) {
+        r->chain = sk_X509_new_null();
+        for (int i = 0; r->chain && i < sk_X509_num(pc); i++)
+            if (sk_X509_push(r->chain, sk_X509_value(pc, i))) X509_up_ref(sk_X509_value(pc, i));
+    }
+    r->version = SSL_version(ssl);
+}
+
+void hilt_tls_result_init(struct hilt_tls_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->alert_received = r->alert_sent = r->post_alert = -1;
+}
+
+int hilt_tls_handshake(const struct sockaddr *sa, socklen_t salen, const struct hilt_tls_opts *o,
+                       struct hilt_tls_result *r, struct hilt_err *e)
+{
+    hilt_tls_result_init(r);
+    hilt_sockaddr_fmt(sa, r->peer_addr, sizeof(r->peer_addr));
+    SSL_CTX *ctx = hilt_tls_client_ctx(o, e);
     if (!ctx) return -1;
     SSL *ssl = NULL;
     int fd = -1, rc = -1;
@@ -428,31 +486,7 @@ int hilt_tls_handshake(const struct sockaddr *sa, socklen_t salen, const struct 
     r->connect_us = t1 - t0;
 
     if (!(ssl = SSL_new(ctx))) goto ossl;
-    BIO *bio = BIO_new_socket(fd, BIO_NOCLOSE);
-    if (!bio) goto ossl;
-    BIO_set_callback_ex(bio, bio_cb);
-    BIO_set_callback_arg(bio, (char *)r);
-    SSL_set_bio(ssl, bio, bio);
-    SSL_set_msg_callback(ssl, msg_cb);
-    SSL_set_msg_callback_arg(ssl, r);
-    if (o->sni && !SSL_set_tlsext_host_name(ssl, o->sni)) {
-        hilt_err_ossl(e, HILT_E_USAGE, "SNI '%s' is not a valid host name", o->sni);
-        goto out;
-    }
-    if (alpn_len && SSL_set_alpn_protos(ssl, alpn, (unsigned)alpn_len) != 0) goto ossl;
-    if (o->request_ocsp) SSL_set_tlsext_status_type(ssl, TLSEXT_STATUSTYPE_ocsp);
-    if (o->client_cert && o->client_key) {
-        if (!SSL_use_certificate(ssl, o->client_cert) || !SSL_use_PrivateKey(ssl, o->client_key)) {
-            hilt_err_ossl(e, HILT_E_INPUT, "the client certificate and key cannot be used");
-            goto out;
-        }
-        if (!SSL_check_private_key(ssl)) {
-            hilt_err_ossl(e, HILT_E_INPUT, "the client key does not match the client certificate");
-            goto out;
-        }
-        for (int i = 0; o->client_chain && i < sk_X509_num(o->client_chain); i++)
-            SSL_add1_chain_cert(ssl, sk_X509_value(o->client_chain, i));
-    }
+    if (hilt_tls_client_bind(ssl, fd, o, r, e) < 0) goto out;
 
     uint64_t deadline = t1 + (uint64_t)o->timeout_ms * 1000u;
     for (;;) {
@@ -473,33 +507,18 @@ int hilt_tls_handshake(const struct sockaddr *sa, socklen_t salen, const struct 
             }
             continue;
         }
-        int saved = errno;
-        if (err == SSL_ERROR_SYSCALL) {
-            if (saved == ECONNRESET || saved == EPIPE)
-                r->peer_reset = 1;
-            else
-                r->peer_eof = 1;
-        }
-        record_ssl_error(r);
-        if (r->ssl_reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) r->peer_eof = 1;
+        hilt_tls_client_record_failure(ssl, err, errno, r);
         break;
     }
     r->handshake_us = hilt_mono_us() - t1;
     if (r->timed_out || r->peer_reset || r->peer_eof || r->ssl_reason || r->ssl_error[0] ||
         !SSL_is_init_finished(ssl)) {
-        /* Keep whatever certificate the peer managed to send. */
-        STACK_OF(X509) *pc = SSL_get_peer_cert_chain(ssl);
-        if (pc && sk_X509_num(pc) && !r->chain) {
-            r->chain = sk_X509_new_null();
-            for (int i = 0; r->chain && i < sk_X509_num(pc); i++)
-                if (sk_X509_push(r->chain, sk_X509_value(pc, i))) X509_up_ref(sk_X509_value(pc, i));
-        }
-        r->version = SSL_version(ssl);
+        if (r->timed_out) hilt_tls_client_record_failure(ssl, SSL_ERROR_WANT_READ, 0, r);
         rc = 0;
         goto out;
     }
     r->completed = 1;
-    fill_negotiated(ssl, r);
+    hilt_tls_client_record_success(ssl, r);
 
     int after = o->after ? o->after(o->after_arg, r) : 0;
     /* A server that asked for a certificate may reject ours (or its absence)

@@ -117,7 +117,21 @@ struct hilt_tls_result {
 int hilt_tls_handshake(const struct sockaddr *sa, socklen_t salen, const struct hilt_tls_opts *o,
                        struct hilt_tls_result *r, struct hilt_err *e);
 void hilt_tls_result_free(struct hilt_tls_result *r);
+void hilt_tls_result_init(struct hilt_tls_result *r);
 
+/* The pieces of hilt_tls_handshake(), for callers with their own event loop
+ * (the scanner): a context for the offer; binding an SSL to a connected fd
+ * with hilt's instrumentation, SNI, ALPN, status_request and client
+ * certificate; and recording the outcome once SSL_connect has finished
+ * (success) or failed for good (err = SSL_get_error(), errno saved then). */
+SSL_CTX *hilt_tls_client_ctx(const struct hilt_tls_opts *o, struct hilt_err *e);
+int hilt_tls_client_bind(SSL *ssl, int fd, const struct hilt_tls_opts *o, struct hilt_tls_result *r,
+                         struct hilt_err *e);
+void hilt_tls_client_record_success(SSL *ssl, struct hilt_tls_result *r);
+void hilt_tls_client_record_failure(SSL *ssl, int err, int saved_errno, struct hilt_tls_result *r);
+
+/* Is this a comma-separated list of 1-255 byte protocol names (at most 512 bytes on the wire)? */
+int hilt_tls_alpn_valid(const char *list);
 /* TLS alert description name (RFC 8446 §6): 40 → "handshake_failure". */
 const char *hilt_tls_alert_name(int desc);
 /* Do these bytes start like a TLS (or SSLv2) record? */
