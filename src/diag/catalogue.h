@@ -50,7 +50,17 @@ struct hilt_err;
     X(REVOCATION_UNKNOWN, "revocation_unknown")                                                    \
     X(EXPIRING_SOON, "expiring_soon")                                                              \
     X(LIFETIME_TOO_LONG, "lifetime_too_long")                                                      \
-    X(DEPRECATED_PROTOCOL, "deprecated_protocol")
+    X(DEPRECATED_PROTOCOL, "deprecated_protocol")                                                  \
+    X(SSL3_ENABLED, "ssl3_enabled")                                                                \
+    X(EXPORT_CIPHER, "export_cipher")                                                              \
+    X(NULL_CIPHER, "null_cipher")                                                                  \
+    X(ANON_CIPHER, "anon_cipher")                                                                  \
+    X(RC4_CIPHER, "rc4_cipher")                                                                    \
+    X(DES_CIPHER, "des_cipher")                                                                    \
+    X(TLS_COMPRESSION, "tls_compression")                                                          \
+    X(INSECURE_RENEGOTIATION, "insecure_renegotiation")                                            \
+    X(TRIPLE_DES_CIPHER, "triple_des_cipher")                                                      \
+    X(NO_FALLBACK_SCSV, "no_fallback_scsv")
 
 enum hilt_code {
 #define HILT_CODE_ENUM(name, str) HILT_C_##name,
