@@ -410,6 +410,17 @@ static int parse_certificate(struct hilt_rd *r, struct hilt_server_flight *f)
     return 0;
 }
 
+/* The TLS 1.2 ServerKeyExchange ends with SignatureAndHashAlgorithm, a length and
+ * the signature; read the scheme when the rest of the message has that shape. */
+static void parse_ske_sigalg(struct hilt_rd *r, struct hilt_server_flight *f)
+{
+    uint16_t alg;
+    struct hilt_rd sig;
+    if (f->version != 0x0303) return;
+    if (hilt_rd_u16(r, &alg) == 0 && hilt_rd_vec(r, 2, &sig) == 0 && hilt_rd_left(r) == 0)
+        f->ske_sigalg = alg;
+}
+
 /* ECDHE params: curve_type 3 (named_curve), curve, a point of the curve's size.
  * Anything else is taken as DHE (p, g, Ys). */
 static void parse_ske(struct hilt_rd *r, struct hilt_server_flight *f)
@@ -429,11 +440,13 @@ static void parse_ske(struct hilt_rd *r, struct hilt_server_flight *f)
             if (sizes[i].curve == curve && sizes[i].len == plen) {
                 f->have_ske = 1;
                 f->ske_curve = curve;
+                hilt_rd_skip(&c, plen);
+                parse_ske_sigalg(&c, f);
                 return;
             }
     }
     c = *r;
-    struct hilt_rd dh_p;
+    struct hilt_rd dh_p, dh_g, dh_y;
     if (hilt_rd_vec(&c, 2, &dh_p) == 0) {
         size_t n = hilt_rd_left(&dh_p);
         const uint8_t *q = dh_p.p;
@@ -451,6 +464,8 @@ static void parse_ske(struct hilt_rd *r, struct hilt_server_flight *f)
         }
         f->have_ske = 1;
         f->ske_dh_bits = bits;
+        if (hilt_rd_vec(&c, 2, &dh_g) == 0 && hilt_rd_vec(&c, 2, &dh_y) == 0)
+            parse_ske_sigalg(&c, f);
     }
 }
 

@@ -95,6 +95,7 @@ struct hilt_server_flight {
     int have_ske;
     uint16_t ske_curve;  /* ECDHE named curve */
     int ske_dh_bits;     /* DHE prime size */
+    uint16_t ske_sigalg; /* TLS 1.2: the signature scheme of the ServerKeyExchange, or 0 */
     int done;            /* ServerHelloDone seen */
     int ccs_or_encrypted; /* TLS 1.3: the rest is encrypted */
 };

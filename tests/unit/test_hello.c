@@ -181,6 +181,7 @@ static void flight_from_real_server(void **st)
     assert_int_equal(X509_cmp(f.certs[0], sv.cert), 0);
     assert_true(f.have_ske);
     assert_int_equal(f.ske_curve, 0x001d);
+    assert_int_equal(f.ske_sigalg, 0x0403); /* ecdsa_secp256r1_sha256, the client's first */
     assert_true(f.done);
     hilt_server_flight_free(&f);
     server_stop(&sv);
