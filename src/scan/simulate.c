@@ -309,6 +309,14 @@ static void judge_alert(const struct hilt_client *c, const struct hilt_server_fl
                 c->name, vs);
         break;
     case 40: /* handshake_failure */
+        if (hilt_client_max_version(c) <= HILT_SSL3) {
+            /* Servers built without SSLv3 (OpenSSL 1.1+) refuse it with handshake_failure. */
+            verdict(r, HILT_C_PROTOCOL_VERSION_MISMATCH,
+                    "the server refused the hello with a %s alert: %s speaks only %s, which current servers do not", an,
+                    c->name, vs);
+            break;
+        }
+        /* fall through */
     case 71: /* insufficient_security */
         verdict(r, HILT_C_NO_SHARED_CIPHER,
                 "the server refused the hello with a %s alert: none of the client's %zu cipher suites%s is acceptable "
