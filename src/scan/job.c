@@ -317,6 +317,10 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
         finish(j, HILT_JOB_TIMEOUT);
         return;
     default:
+        if (j->judge) {
+            finish(j, HILT_JOB_TIMEOUT);
+            return;
+        }
         /* A partial answer may still be decisive enough. */
         if (j->in.len) hilt_server_flight_parse(j->in.data, j->in.len, 0, &j->flight);
         finish(j, j->flight.kind != HILT_FLIGHT_NONE ? HILT_JOB_OK : HILT_JOB_TIMEOUT);
@@ -413,8 +417,15 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
             wait_for(j, EV_READ);
             return;
         }
-        if (n > 0 &&
-            hilt_server_flight_parse(j->in.data, j->in.len, j->want_rest, &j->flight) == 0 &&
+        if (j->judge) {
+            if (j->judge(j->judge_ctx, j->in.data, j->in.len, n <= 0) == 0 && n > 0 && j->in.len < j->in.max) {
+                wait_for(j, EV_READ);
+                return;
+            }
+            finish(j, n > 0 || j->in.len ? HILT_JOB_OK : HILT_JOB_CLOSED);
+            return;
+        }
+        if (n > 0 && hilt_server_flight_parse(j->in.data, j->in.len, j->want_rest, &j->flight) == 0 &&
             j->in.len < j->in.max) {
             wait_for(j, EV_READ);
             return;

@@ -50,7 +50,11 @@ struct hilt_scan_job {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     struct hilt_buf hello;    /* raw: the ClientHello record(s) to send */
-    int want_rest;            /* raw: read up to ServerHelloDone */
+    int want_rest;         /* raw: read up to ServerHelloDone */
+    /* raw: decide when the answer is complete instead of the flight parser
+     * (1 done, 0 read more); the bytes stay in `in` for done(). */
+    int (*judge)(void *ctx, const uint8_t *p, size_t n, int eof);
+    void *judge_ctx;
     SSL_CTX *ctx;             /* ssl: the caller's context (shared by jobs) */
     struct hilt_tls_opts tls; /* ssl: SNI, ALPN, status_request, … (profile unused) */
     SSL_SESSION *resume;      /* ssl: offer this session */

@@ -8,6 +8,7 @@
 #include "core/net.h"
 #include "diag/chain.h"
 #include "scan/job.h"
+#include "scan/simulate.h"
 #include "tls/profile.h"
 #include "x509/key.h"
 #include "x509/summary.h"
@@ -63,8 +64,9 @@ struct target {
     unsigned char *staple;
     size_t staple_len;
     SSL_SESSION *sess_ticket, *sess_id;
-    int clients_done;
-    struct hilt_sim_ctx *sim;
+    struct hilt_sim_target sim;
+    json_t **sim_json; /* one result per client, in the clients' order */
+    size_t nsim;
 };
 
 struct scan {
@@ -84,6 +86,7 @@ struct scan {
     struct target **all;
     struct hilt_err *e;
     int failed;
+    const struct hilt_clients *clients; /* for --clients */
 };
 
 /* ---------- tables ---------- */
@@ -862,10 +865,96 @@ static void phase_extras(struct target *t)
     }
 }
 
+/* Client simulation: each client's own hello, judged as that client would. */
+struct sim_judge {
+    const struct hilt_client *c;
+    const struct hilt_sim_target *st;
+    struct hilt_sim_result r;
+};
+
+static int sim_judge_cb(void *ctx, const uint8_t *p, size_t n, int eof)
+{
+    struct sim_judge *sj = ctx;
+    return hilt_sim_judge(sj->c, sj->st, p, n, eof, &sj->r);
+}
+
+static void on_client(struct target *t, struct tjob *tj)
+{
+    struct sim_judge *sj = tj->j.judge_ctx;
+    if (tj->j.status == HILT_JOB_OK) {
+        if (!hilt_sim_judge(sj->c, sj->st, tj->j.in.data, tj->j.in.len, 1, &sj->r))
+            hilt_sim_fail(sj->c, HILT_C_HANDSHAKE_FAILED, "the answer was cut short", &sj->r);
+    } else if (tj->j.status == HILT_JOB_TIMEOUT) {
+        hilt_sim_fail(sj->c, HILT_C_HANDSHAKE_TIMEOUT, "no answer in time", &sj->r);
+    } else if (tj->j.status == HILT_JOB_CLOSED) {
+        hilt_sim_fail(sj->c, HILT_C_CONNECTION_RESET, tj->j.detail, &sj->r);
+    } else {
+        hilt_sim_fail(sj->c, tj->j.net == HILT_NET_REFUSED ? HILT_C_CONNECT_REFUSED : HILT_C_HANDSHAKE_FAILED,
+                      tj->j.detail[0] ? tj->j.detail : hilt_job_status_name(tj->j.status), &sj->r);
+    }
+    /* Some servers answer a version they do not speak with internal_error or a
+     * bare close; the versions this scan found say what the client lacks. */
+    int cmax = hilt_client_max_version(sj->c), smin = -1;
+    for (int v = 0; v < HILT_TLS_VERSION_COUNT && smin < 0; v++)
+        if (t->r.v[v].accepted) smin = v;
+    if (!sj->r.connects && cmax >= 0 && smin > cmax &&
+        (sj->r.code == HILT_C_HANDSHAKE_FAILED || sj->r.code == HILT_C_CONNECTION_RESET)) {
+        char reason[sizeof(sj->r.reason)];
+        snprintf(reason, sizeof(reason), "the client offers at most %s; the server's lowest version is %s (%s)",
+                 hilt_tls_version_name((enum hilt_tls_version)cmax), hilt_tls_version_name((enum hilt_tls_version)smin),
+                 sj->r.reason);
+        snprintf(sj->r.reason, sizeof(sj->r.reason), "%s", reason);
+        sj->r.code = HILT_C_PROTOCOL_VERSION_MISMATCH;
+    }
+    t->sim_json[tj->j.tag] = hilt_sim_result_json(&sj->r);
+    free(sj);
+}
+
 static void phase_clients(struct target *t)
 {
     t->next = NULL;
-    (void)t;
+    struct scan *s = t->s;
+    if (!s->o->clients || !s->clients) return;
+    size_t n = s->clients->n;
+    t->sim_json = calloc(n, sizeof(json_t *));
+    if (!t->sim_json) return;
+    t->nsim = n;
+    /* The chain a TLS 1.3 client would see (encrypted in its own handshake). */
+    STACK_OF(X509) *chain = NULL;
+    for (int i = 0; i < t->r.ncerts && !chain; i++)
+        if (!strncmp(t->r.certs[i].via, "TLSv1.3", 7)) chain = t->r.certs[i].chain;
+    if (!chain && t->r.ncerts) chain = t->r.certs[0].chain;
+    t->sim.host = t->r.sni[0] ? t->r.sni : (t->r.hp.is_ip ? NULL : t->r.hp.host);
+    t->sim.store = s->store;
+    t->sim.private_anchors = s->o->ca_file != NULL;
+    t->sim.chain = chain;
+    if (chain) {
+        t->sim.aia = hilt_sim_fetch_aia(chain, s->store, s->env.timeout_ms);
+        t->sim.aia_fetched = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct hilt_client *c = &s->clients->v[i];
+        struct sim_judge *sj = calloc(1, sizeof(*sj));
+        struct tjob *tj = sj ? new_tjob(t, HILT_JOB_RAW, on_client, -1) : NULL;
+        if (!tj) {
+            free(sj);
+            continue;
+        }
+        sj->c = c;
+        sj->st = &t->sim;
+        tj->j.tag = (int)i;
+        tj->j.judge = sim_judge_cb;
+        tj->j.judge_ctx = sj;
+        if (hilt_sim_hello(c, &t->sim, &tj->j.hello, NULL) < 0) {
+            hilt_sim_fail(c, HILT_C_HANDSHAKE_FAILED, "hilt cannot build this client's hello", &sj->r);
+            t->sim_json[i] = hilt_sim_result_json(&sj->r);
+            hilt_scan_job_clear(&tj->j);
+            free(tj);
+            free(sj);
+            continue;
+        }
+        submit(t, tj);
+    }
 }
 
 static void run_phase(struct target *t, phase_fn p)
@@ -1227,6 +1316,11 @@ static void analyse(struct target *t)
     }
     hilt_findings_sort(&r->findings);
     conformance(t);
+    if (t->sim_json) {
+        r->clients = json_array();
+        for (size_t i = 0; i < t->nsim; i++)
+            if (t->sim_json[i]) json_array_append(r->clients, t->sim_json[i]);
+    }
 }
 
 /* ---------- targets and the fleet ---------- */
@@ -1243,6 +1337,9 @@ static void free_target(struct target *t)
     free(t->staple);
     SSL_SESSION_free(t->sess_ticket);
     SSL_SESSION_free(t->sess_id);
+    sk_X509_pop_free(t->sim.aia, X509_free);
+    for (size_t i = 0; t->sim_json && i < t->nsim; i++) json_decref(t->sim_json[i]);
+    free(t->sim_json);
     free(t);
 }
 
@@ -1359,6 +1456,7 @@ int hilt_scan_run(const struct hilt_scan_opts *o, const struct hilt_scan_target 
         const char *pn = targets[i].profile ? targets[i].profile : o->profile;
         if (pn && !hilt_profile_find(s.policy, pn, e)) return -1;
     }
+    if (o->clients && !(s.clients = hilt_clients_builtin(e))) return -1;
     if (!(s.store = hilt_store_new(o->ca_file, e))) {
         if (o->ca_file) hilt_err_prefix(e, "--ca-file");
         return -1;
