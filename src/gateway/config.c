@@ -48,6 +48,7 @@ static size_t push(struct ctx *x, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(x->path + old, sizeof(x->path) - old, fmt, ap);
     va_end(ap);
+    if (!old && x->path[0] == '.') memmove(x->path, x->path + 1, strlen(x->path));
     return old;
 }
 
@@ -319,7 +320,22 @@ static int parse_addr(struct ctx *x, const struct yt_node *n, const char *key, c
     struct hilt_err e2;
     size_t o = push(x, ".%s", key);
     int rc = 0;
-    if (hilt_hostport_parse(s, 0, hp, &e2) < 0 || !hp->port)
+    /* port 0 asks the kernel for a free port (tests): parse as port 1, then zero it */
+    char tmp[HILT_HOST_MAX + 16];
+    size_t sl = strlen(s);
+    int zero = sl > 2 && sl < sizeof(tmp) && !strcmp(s + sl - 2, ":0");
+    if (zero) {
+        snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(sl - 2), s);
+        s = tmp;
+    }
+    int bad = hilt_hostport_parse(s, 0, hp, &e2) < 0 || !hp->port;
+    if (zero) {
+        hp->port = 0;
+        s = tmp;
+        tmp[sl - 1] = '0';
+        tmp[sl] = 0;
+    }
+    if (bad)
         rc = perr(x, n, "expected HOST:PORT (e.g. 127.0.0.1:9447 or [::1]:9447), got '%s'", s);
     else if (!hp->is_ip)
         rc = perr(x, n, "'%s': listen on an IP address, not a name", s);
@@ -714,14 +730,15 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
                 push(x, ".name");
                 return perr(x, get(lm, "name"), "duplicate listener name '%s'", l->name);
             }
-            if (!strcmp(c->listeners[j].addr.host, l->addr.host) &&
+            if (l->addr.port && !strcmp(c->listeners[j].addr.host, l->addr.host) &&
                 c->listeners[j].addr.port == l->addr.port) {
                 push(x, ".listen");
                 return perr(x, get(lm, "listen"), "address %s is already used by listener '%s'",
                             l->listen, c->listeners[j].name);
             }
         }
-        if (c->has_admin && !strcmp(c->admin.host, l->addr.host) && c->admin.port == l->addr.port) {
+        if (c->has_admin && l->addr.port && !strcmp(c->admin.host, l->addr.host) &&
+            c->admin.port == l->addr.port) {
             push(x, ".listen");
             return perr(x, get(lm, "listen"), "address %s is the admin listener's", l->listen);
         }

@@ -456,8 +456,11 @@ static int open_listener(struct gw_gen *g, struct gw_listener *L, struct gw_gen 
             return 0;
         }
     }
+    uint16_t port = L->cfg->addr.port;
     for (int i = 0; i < g->nworkers; i++) {
-        if (hilt_tcp_listen(L->cfg->addr.host, L->cfg->addr.port, 4096, 1, &L->fds[i], e) < 0) {
+        /* port 0: the first socket picks one, the other workers' sockets join it */
+        if (i == 1 && !port) port = (uint16_t)hilt_sock_port(L->fds[0]);
+        if (hilt_tcp_listen(L->cfg->addr.host, port, 4096, 1, &L->fds[i], e) < 0) {
             hilt_err_prefix(e, "%s:%d:%d: listeners.%s.listen", g->cfg->path,
                             L->cfg->listen_at.line, L->cfg->listen_at.col, L->name);
             return -1;
