@@ -2,14 +2,73 @@
  * statements prepared once per connection (PQprepare), values always sent
  * as parameters (bytes in binary format), rows read in single-row mode so a
  * 1,000,000-row listing never sits in memory at once. Concurrency rests on
- * row locks taken by single statements (see docs/store.md). */
+ * row locks taken by single statements (see docs/store.md).
+ *
+ * libpq is loaded with dlopen() the first time a postgres:// store is
+ * opened, not linked: its dependency chain (Kerberos, LDAP, GnuTLS, whose
+ * constructors initialise p11-kit) costs every hilt command ~3 ms at start,
+ * more than a whole `hilt probe` handshake. Only the functions in PQ_FUNCS
+ * are used; libpq-fe.h still gives their exact types. */
 #include "core/err.h"
 #include "store/store_int.h"
 
+#include <dlfcn.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PQ_LIB "libpq.so.5"
+
+#define PQ_FUNCS(X)                                                                                \
+    X(PQclear)                                                                                     \
+    X(PQcmdTuples) X(PQconnectdb) X(PQerrorMessage) X(PQexec) X(PQfinish) X(PQfreemem) X(PQftype)  \
+        X(PQgetResult) X(PQgetisnull) X(PQgetvalue) X(PQnfields) X(PQntuples) X(PQprepare)         \
+            X(PQresultErrorField) X(PQresultErrorMessage) X(PQresultStatus) X(PQsendQueryPrepared) \
+                X(PQsetNoticeProcessor) X(PQsetSingleRowMode) X(PQstatus) X(PQtransactionStatus)   \
+                    X(PQunescapeBytea)
+
+static struct {
+#define PQ_MEMBER(f) __typeof__(f) *f;
+    PQ_FUNCS(PQ_MEMBER)
+#undef PQ_MEMBER
+} pq;
+
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static char pq_load_err[512];
+
+static void pq_load(void)
+{
+    /* Never dlclose()d: libpq's dependencies register atexit handlers. */
+    const char *lib = getenv("HILT_LIBPQ"); /* another libpq, or a test of this error */
+    if (!lib || !*lib) lib = PQ_LIB;
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        snprintf(pq_load_err, sizeof(pq_load_err), "%s", why ? why : "not found");
+        return;
+    }
+#define PQ_SYM(f)                                                                                  \
+    if (!(*(void **)&pq.f = dlsym(h, #f))) {                                                       \
+        snprintf(pq_load_err, sizeof(pq_load_err), "%s has no %s", lib, #f);                       \
+        return;                                                                                    \
+    }
+    PQ_FUNCS(PQ_SYM)
+#undef PQ_SYM
+}
+
+/* Load libpq once per process. An input-independent fault: exit 3. */
+static int pq_ready(struct hilt_err *e)
+{
+    pthread_once(&pq_once, pq_load);
+    if (pq_load_err[0] || !pq.PQunescapeBytea)
+        return hilt_err_set(e, HILT_E_RUNTIME, 0,
+                            "a postgres:// store needs libpq (%s), which cannot be loaded: %s; "
+                            "install it (Debian: apt-get install libpq5)",
+                            PQ_LIB, pq_load_err[0] ? pq_load_err : "incomplete");
+    return 0;
+}
 
 #define OID_BYTEA 17
 #define OID_INT8 20
@@ -30,10 +89,10 @@ static void quiet(void *arg, const char *msg)
 static int pg_res_err(struct hilt_store *s, PGresult *r, const char *what, struct hilt_err *e)
 {
     struct pg *p = s->impl;
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(p->c);
+    const char *state = r ? pq.PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? pq.PQresultErrorMessage(r) : pq.PQerrorMessage(p->c);
     char m[600];
-    snprintf(m, sizeof(m), "%s", msg && *msg ? msg : PQerrorMessage(p->c));
+    snprintf(m, sizeof(m), "%s", msg && *msg ? msg : pq.PQerrorMessage(p->c));
     size_t l = strlen(m);
     while (l && (m[l - 1] == '\n' || m[l - 1] == ' '))
         m[--l] = '\0';
@@ -44,20 +103,20 @@ static int pg_res_err(struct hilt_store *s, PGresult *r, const char *what, struc
 
 static int deliver(PGresult *r, hilt_row_cb cb, void *arg, int *stop)
 {
-    int nf = PQnfields(r);
+    int nf = pq.PQnfields(r);
     if (nf > 32) nf = 32;
     struct hilt_val cols[32];
-    for (int row = 0; row < PQntuples(r) && !*stop; row++) {
+    for (int row = 0; row < pq.PQntuples(r) && !*stop; row++) {
         unsigned char *bufs[32] = {0};
         for (int i = 0; i < nf; i++) {
             struct hilt_val *v = &cols[i];
             memset(v, 0, sizeof(*v));
-            if (PQgetisnull(r, row, i)) {
+            if (pq.PQgetisnull(r, row, i)) {
                 v->t = HV_NULL;
                 continue;
             }
-            const char *txt = PQgetvalue(r, row, i);
-            switch (PQftype(r, i)) {
+            const char *txt = pq.PQgetvalue(r, row, i);
+            switch (pq.PQftype(r, i)) {
             case OID_INT8:
             case OID_INT4:
             case OID_INT2:
@@ -66,7 +125,7 @@ static int deliver(PGresult *r, hilt_row_cb cb, void *arg, int *stop)
                 break;
             case OID_BYTEA: {
                 size_t n = 0;
-                bufs[i] = PQunescapeBytea((const unsigned char *)txt, &n);
+                bufs[i] = pq.PQunescapeBytea((const unsigned char *)txt, &n);
                 v->t = HV_BLOB;
                 v->b = bufs[i];
                 v->n = bufs[i] ? n : 0;
@@ -79,7 +138,7 @@ static int deliver(PGresult *r, hilt_row_cb cb, void *arg, int *stop)
         }
         *stop = cb(cols, nf, arg);
         for (int i = 0; i < nf; i++)
-            if (bufs[i]) PQfreemem(bufs[i]);
+            if (bufs[i]) pq.PQfreemem(bufs[i]);
     }
     return 0;
 }
@@ -92,13 +151,13 @@ static int pg_exec(struct hilt_store *s, enum hilt_stmt id, const struct hilt_va
     snprintf(name, sizeof(name), "h%d", (int)id);
     if (!p->prepared[id]) {
         const char *sql = hilt_stmts[id].pg ? hilt_stmts[id].pg : hilt_stmts[id].sql;
-        PGresult *r = PQprepare(p->c, name, sql, 0, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        PGresult *r = pq.PQprepare(p->c, name, sql, 0, NULL);
+        if (pq.PQresultStatus(r) != PGRES_COMMAND_OK) {
             int rc = pg_res_err(s, r, "prepare", e);
-            PQclear(r);
+            pq.PQclear(r);
             return rc;
         }
-        PQclear(r);
+        pq.PQclear(r);
         p->prepared[id] = 1;
     }
     const char *vals[32];
@@ -126,22 +185,22 @@ static int pg_exec(struct hilt_store *s, enum hilt_stmt id, const struct hilt_va
             break;
         }
     }
-    if (!PQsendQueryPrepared(p->c, name, np, vals, lens, fmts, 0))
+    if (!pq.PQsendQueryPrepared(p->c, name, np, vals, lens, fmts, 0))
         return pg_res_err(s, NULL, "query", e);
-    PQsetSingleRowMode(p->c);
+    pq.PQsetSingleRowMode(p->c);
     int rc = 0, stop = 0;
     PGresult *r;
-    while ((r = PQgetResult(p->c))) {
-        ExecStatusType st = PQresultStatus(r);
+    while ((r = pq.PQgetResult(p->c))) {
+        ExecStatusType st = pq.PQresultStatus(r);
         if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
             if (cb && !stop) deliver(r, cb, arg, &stop);
-            if (st == PGRES_TUPLES_OK && changes) *changes = strtoll(PQcmdTuples(r), NULL, 10);
+            if (st == PGRES_TUPLES_OK && changes) *changes = strtoll(pq.PQcmdTuples(r), NULL, 10);
         } else if (st == PGRES_COMMAND_OK) {
-            if (changes) *changes = strtoll(PQcmdTuples(r), NULL, 10);
+            if (changes) *changes = strtoll(pq.PQcmdTuples(r), NULL, 10);
         } else if (rc == 0) {
             rc = pg_res_err(s, r, "query", e);
         }
-        PQclear(r);
+        pq.PQclear(r);
     }
     return rc;
 }
@@ -149,10 +208,10 @@ static int pg_exec(struct hilt_store *s, enum hilt_stmt id, const struct hilt_va
 static int pg_exec_sql(struct hilt_store *s, const char *sql, struct hilt_err *e)
 {
     struct pg *p = s->impl;
-    PGresult *r = PQexec(p->c, sql);
-    ExecStatusType st = PQresultStatus(r);
+    PGresult *r = pq.PQexec(p->c, sql);
+    ExecStatusType st = pq.PQresultStatus(r);
     int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : pg_res_err(s, r, "exec", e);
-    PQclear(r);
+    pq.PQclear(r);
     return rc;
 }
 
@@ -169,19 +228,19 @@ static int pg_commit(struct hilt_store *s, struct hilt_err *e)
 static void pg_rollback(struct hilt_store *s)
 {
     struct pg *p = s->impl;
-    if (PQtransactionStatus(p->c) != PQTRANS_IDLE) PQclear(PQexec(p->c, "ROLLBACK"));
+    if (pq.PQtransactionStatus(p->c) != PQTRANS_IDLE) pq.PQclear(pq.PQexec(p->c, "ROLLBACK"));
 }
 
 static int pg_probe(struct hilt_store *s, struct hilt_err *e)
 {
     struct pg *p = s->impl;
-    PGresult *r = PQexec(p->c, "SELECT to_regclass('schema_version') IS NOT NULL");
+    PGresult *r = pq.PQexec(p->c, "SELECT to_regclass('schema_version') IS NOT NULL");
     int rc;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    if (pq.PQresultStatus(r) != PGRES_TUPLES_OK)
         rc = pg_res_err(s, r, "open", e);
     else
-        rc = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
-    PQclear(r);
+        rc = pq.PQntuples(r) == 1 && !strcmp(pq.PQgetvalue(r, 0, 0), "t");
+    pq.PQclear(r);
     return rc;
 }
 
@@ -189,7 +248,7 @@ static void pg_close(struct hilt_store *s)
 {
     struct pg *p = s->impl;
     if (!p) return;
-    PQfinish(p->c);
+    pq.PQfinish(p->c);
     free(p);
     s->impl = NULL;
 }
@@ -224,21 +283,22 @@ static void redact(const char *url, char *out, size_t cap)
 int hilt_store_pg_open(struct hilt_store *s, const char *url, struct hilt_err *e)
 {
     redact(url, s->desc, sizeof(s->desc));
+    if (pq_ready(e) < 0) return -1;
     struct pg *p = calloc(1, sizeof(*p));
     if (!p) return hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
-    p->c = PQconnectdb(url);
-    if (!p->c || PQstatus(p->c) != CONNECTION_OK) {
+    p->c = pq.PQconnectdb(url);
+    if (!p->c || pq.PQstatus(p->c) != CONNECTION_OK) {
         char m[600];
-        snprintf(m, sizeof(m), "%s", p->c ? PQerrorMessage(p->c) : "out of memory");
+        snprintf(m, sizeof(m), "%s", p->c ? pq.PQerrorMessage(p->c) : "out of memory");
         size_t l = strlen(m);
         while (l && (m[l - 1] == '\n' || m[l - 1] == ' '))
             m[--l] = '\0';
         hilt_err_set(e, HILT_E_RUNTIME, 0, "cannot connect to store %s: %s", s->desc, m);
-        PQfinish(p->c);
+        pq.PQfinish(p->c);
         free(p);
         return -1;
     }
-    PQsetNoticeProcessor(p->c, quiet, NULL);
+    pq.PQsetNoticeProcessor(p->c, quiet, NULL);
     s->ops = &pg_ops;
     s->impl = p;
     return 0;

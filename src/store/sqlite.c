@@ -1,17 +1,24 @@
 /* sqlite.c - the SQLite backend of the store: one file in WAL mode,
  * statements prepared once per handle and bound by name ($1..$N), write
- * transactions taken with BEGIN IMMEDIATE (see docs/store.md). */
+ * transactions taken with BEGIN IMMEDIATE (see docs/store.md).
+ *
+ * Durability: synchronous=FULL, so the WAL is fsync'd at every commit. With
+ * NORMAL a power cut can drop the last commits, and for a CA a lost commit
+ * can mean a serial handed out twice or a revocation forgotten. The file
+ * (and the -wal/-shm SQLite creates with the same mode) is 0600. */
 #include "core/err.h"
 #include "core/fileio.h"
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct sq {
     sqlite3 *db;
@@ -149,6 +156,22 @@ static int probe_cb(const struct hilt_val *c, int n, void *arg)
     return 1;
 }
 
+/* A store made by an older hilt (or by hand) readable by others: make it
+ * and its companions, which SQLite keeps reusing, 0600. */
+static void tighten_mode(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 077) ||
+        st.st_uid != geteuid())
+        return;
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+        char f[4200];
+        snprintf(f, sizeof(f), "%s%s", path, sfx[i]);
+        chmod(f, 0600);
+    }
+}
+
 static int sq_probe(struct hilt_store *s, struct hilt_err *e)
 {
     struct sq *q = s->impl;
@@ -166,6 +189,7 @@ static int sq_probe(struct hilt_store *s, struct hilt_err *e)
     sqlite3_finalize(st);
     if (rc != SQLITE_OK) return sq_err(s, rc, "open", e);
     /* Only now that the file is known to be a database may we change it. */
+    tighten_mode(s->desc);
     char *mode = NULL;
     sqlite3_stmt *jm = NULL;
     if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode = WAL", -1, &jm, NULL) == SQLITE_OK &&
@@ -177,7 +201,7 @@ static int sq_probe(struct hilt_store *s, struct hilt_err *e)
     /* A larger page cache and memory-mapped reads keep inventory scans of a
      * million rows in memory instead of in read() calls. */
     if (sq_exec_sql(s,
-                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
                     "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824",
                     e) < 0)
         return -1;
@@ -217,6 +241,17 @@ int hilt_store_sqlite_open(struct hilt_store *s, const char *path, struct hilt_e
         char dir[4096];
         snprintf(dir, sizeof(dir), "%s", path);
         if (hilt_mkdir_p(dirname(dir), 0700, e) < 0) return -1;
+        /* Create the file 0600 ourselves (SQLite would honour the umask);
+         * SQLite gives its -wal and -shm files the database file's mode. An
+         * empty file is a valid new database. */
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            return hilt_err_set(e, HILT_E_RUNTIME, errno, "cannot create %s: %s", path,
+                                strerror(errno));
+        if (fd >= 0) {
+            fchmod(fd, 0600);
+            close(fd);
+        }
     }
     struct sq *q = calloc(1, sizeof(*q));
     if (!q) return hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");

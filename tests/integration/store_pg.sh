@@ -5,6 +5,17 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib_pg.sh"
 
+# libpq is loaded only when a postgres:// store is opened: not a dependency of
+# the binary (its chain costs every command ~3 ms at start), and a clear error
+# when it cannot be loaded.
+for b in "$HILT" "${HILT_REL:-}"; do
+  [[ -x "$b" ]] || continue
+  if readelf -d "$b" | grep -q 'NEEDED.*libpq'; then fail "libpq-not-linked-$(basename "$(dirname "$b")")" "$(readelf -d "$b" | grep libpq)"
+  else pass "libpq-not-linked-$(basename "$(dirname "$b")")"; fi
+done
+HILT_LIBPQ=/nonexistent/libpq.so.5 expect_exit 3 libpq-missing "$HILT" inventory list --store postgresql://hilt@127.0.0.1:1/x
+grep -q "needs libpq" "$T/last.err" && pass libpq-missing-msg || fail libpq-missing-msg "$(cat "$T/last.err")"
+
 if ! pg_start; then
   skip store_pg "$PG_WHY"
   exit 0

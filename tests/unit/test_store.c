@@ -218,6 +218,33 @@ static void not_a_database(void **state)
     assert_int_equal(e.kind, HILT_E_INPUT);
 }
 
+/* The store holds the inventory and the audit chain: 0600, and so are the
+ * WAL and shared-memory files SQLite makes beside it. */
+static void sqlite_file_modes(void **state)
+{
+    struct backend *b = be(state);
+    mode_t old = umask(022);
+    struct hilt_store *s = open_ok(b);
+    add_ca(s, "modes"); /* a write, so the WAL exists while the handle is open */
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char f[1100];
+        snprintf(f, sizeof(f), "%s%s", b->url, sfx[i]);
+        struct stat st;
+        assert_int_equal(stat(f, &st), 0);
+        if ((st.st_mode & 0777) != 0600) fprintf(stderr, "%s: mode %o\n", f, st.st_mode & 0777);
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    hilt_store_close(s);
+    /* a store left readable by others (older hilt, or by hand) is tightened */
+    assert_int_equal(chmod(b->url, 0644), 0);
+    hilt_store_close(open_ok(b));
+    struct stat st;
+    assert_int_equal(stat(b->url, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    umask(old);
+}
+
 static void unreachable_pg(void **state)
 {
     (void)state; /* needs no server: nothing listens on port 1 */
@@ -619,6 +646,7 @@ int main(void)
         BOTH(migrate_and_reopen),
         BOTH(newer_schema_refused),
         ONE("sqlite", not_a_database, &sqlite_be),
+        ONE("sqlite", sqlite_file_modes, &sqlite_be),
         ONE("postgres", unreachable_pg, &pg_be),
         BOTH(ca_records),
         BOTH(serial_allocation),
