@@ -4,6 +4,7 @@
 #                 HILT_TEST_PG_URL=postgresql://hilt@127.0.0.1:PORT/postgres.
 #                 Returns 1 with PG_WHY set when no server can be started.
 #   pg_newdb NAME create an empty database; prints its URL
+#   PG_EXTRA_OPTS extra postgres options for pg_start (e.g. "-c ssl=on -c ssl_cert_file=...")
 #   pg_stop       stop the server and remove its directory (also runs at exit)
 # initdb refuses to run as root, so as root the server runs as the unprivileged
 # system user hilt-test (created when missing), which owns the directory.
@@ -41,7 +42,7 @@ pg_start() {
   for i in 1 2 3; do
     PG_PORT=$(free_port)
     if "${_pg_run[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
-        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60" \
+        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 ${PG_EXTRA_OPTS:-}" \
         start >/dev/null 2>&1; then
       export HILT_TEST_PG_URL="postgresql://hilt@127.0.0.1:$PG_PORT/postgres"
       return 0
