@@ -367,7 +367,8 @@ static int only_match(const char *only, const char *id)
     return 0;
 }
 
-static const struct hilt_clients *impact_clients(const struct impact_opts *o, struct hilt_clients **own, int *rc)
+static const struct hilt_clients *impact_clients(const struct impact_opts *o,
+                                                 struct hilt_clients **own, int *rc)
 {
     struct hilt_err e = {0};
     *own = NULL;
@@ -389,10 +390,12 @@ static void impact_line(const char *who, const struct hilt_impact *r, const char
     if (r->connects) {
         const struct hilt_cipher *c = hilt_cipher_by_code(r->cipher);
         const struct hilt_group *g = r->group ? hilt_group_by_code(r->group) : NULL;
-        printf("  ok    %-34s %s %s%s%s%s\n", who, hilt_tls_version_name((enum hilt_tls_version)r->version),
+        printf("  ok    %-34s %s %s%s%s%s\n", who,
+               hilt_tls_version_name((enum hilt_tls_version)r->version),
                c ? hilt_cipher_name(c) : "?", g ? " " : "", g ? g->iana : "", extra ? extra : "");
     } else {
-        printf("  FAIL  %-34s %s: %s%s\n", who, hilt_code_name(r->code), r->reason, extra ? extra : "");
+        printf("  FAIL  %-34s %s: %s%s\n", who, hilt_code_name(r->code), r->reason,
+               extra ? extra : "");
     }
 }
 
@@ -423,8 +426,8 @@ static int impact_profile(const struct impact_opts *o, const struct hilt_profile
             json_array_append_new(res, j);
         } else {
             if (i == 0 || n == 1)
-                printf("profile %s against %zu client profile%s%s\n\n", p->name, cs->n, cs->n == 1 ? "" : "s",
-                       o->only ? " (--only)" : "");
+                printf("profile %s against %zu client profile%s%s\n\n", p->name, cs->n,
+                       cs->n == 1 ? "" : "s", o->only ? " (--only)" : "");
             char who[240];
             snprintf(who, sizeof(who), "%s", label);
             impact_line(who, &r, NULL);
@@ -458,7 +461,9 @@ static int impact_observed(const struct impact_opts *o, const struct hilt_profil
     unsigned long long total = 0, failing = 0;
     size_t nout = 0;
     json_t *res = json_array();
-    if (!o->json) printf("profile %s against %zu observed client%s (%s)\n\n", p->name, ob->n, ob->n == 1 ? "" : "s", ob->source);
+    if (!o->json)
+        printf("profile %s against %zu observed client%s (%s)\n\n", p->name, ob->n,
+               ob->n == 1 ? "" : "s", ob->source);
     for (size_t i = 0; i < ob->n; i++) {
         const struct hilt_observed_client *c = &ob->v[i];
         struct hilt_offer off;
@@ -481,13 +486,15 @@ static int impact_observed(const struct impact_opts *o, const struct hilt_profil
             json_object_update(row, j);
             json_decref(j);
             json_t *unk = json_array();
-            for (size_t k = 0; k < c->unknown.n; k++) json_array_append_new(unk, hilt_json_str(c->unknown.v[k]));
+            for (size_t k = 0; k < c->unknown.n; k++)
+                json_array_append_new(unk, hilt_json_str(c->unknown.v[k]));
             json_object_set_new(row, "unknown", unk);
             json_array_append_new(res, row);
         } else {
             char who[200], extra[64];
             snprintf(who, sizeof(who), "%s", c->ja4);
-            snprintf(extra, sizeof(extra), "  [%llu handshake%s]", c->count, c->count == 1 ? "" : "s");
+            snprintf(extra, sizeof(extra), "  [%llu handshake%s]", c->count,
+                     c->count == 1 ? "" : "s");
             impact_line(who, &r, extra);
         }
     }
@@ -504,8 +511,10 @@ static int impact_observed(const struct impact_opts *o, const struct hilt_profil
         json_decref(top);
     } else {
         json_decref(res);
-        printf("\n%zu of %zu observed clients locked out by profile %s: %llu of %llu handshakes (%.1f%%) would fail\n",
-               nout, ob->n, p->name, failing, total, total ? 100.0 * (double)failing / (double)total : 0.0);
+        printf("\n%zu of %zu observed clients locked out by profile %s: %llu of %llu handshakes "
+               "(%.1f%%) would fail\n",
+               nout, ob->n, p->name, failing, total,
+               total ? 100.0 * (double)failing / (double)total : 0.0);
     }
     hilt_observed_free(&ob);
     return nout ? 1 : 0;
@@ -530,7 +539,8 @@ static int impact_live(const struct impact_opts *o)
         return cli_fail("policy impact", &e);
     }
     const char *name = o->servername ? o->servername : hp.host;
-    struct hilt_sim_target t = {.host = name, .store = store, .private_anchors = o->ca_file != NULL};
+    struct hilt_sim_target t = {
+        .host = name, .store = store, .private_anchors = o->ca_file != NULL};
     /* What a scanner does once per target: the chain over a full handshake (for
      * TLS 1.3 answers), and the issuers its AIA URLs point at (for clients that fetch). */
     struct hilt_err ce = {0};
@@ -543,7 +553,9 @@ static int impact_live(const struct impact_opts *o)
     json_t *res = json_array();
     char target[300];
     hilt_hostport_fmt(&hp, target, sizeof(target));
-    if (!o->json) printf("%s: each client's own hello%s\n\n", target, t.chain ? "" : " (no certificate chain fetched)");
+    if (!o->json)
+        printf("%s: each client's own hello%s\n\n", target,
+               t.chain ? "" : " (no certificate chain fetched)");
     for (size_t i = 0; i < cs->n; i++) {
         const struct hilt_client *c = &cs->v[i];
         if (!only_match(o->only, c->id)) continue;
@@ -561,8 +573,8 @@ static int impact_live(const struct impact_opts *o)
             const struct hilt_group *g = r.group ? hilt_group_by_code(r.group) : NULL;
             enum hilt_tls_version v = HILT_TLS12;
             hilt_tls_version_from_wire(r.version, &v);
-            printf("  ok    %-34s %s %s%s%s\n", r.label, hilt_tls_version_name(v), ci ? hilt_cipher_name(ci) : "?",
-                   g ? " " : "", g ? g->iana : "");
+            printf("  ok    %-34s %s %s%s%s\n", r.label, hilt_tls_version_name(v),
+                   ci ? hilt_cipher_name(ci) : "?", g ? " " : "", g ? g->iana : "");
         } else {
             printf("  FAIL  %-34s %s: %s\n", r.label, hilt_code_name(r.code), r.reason);
         }
@@ -608,31 +620,56 @@ static int sub_impact(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (ch) {
-        case 'p': o.policy = optarg; break;
-        case 'P': o.profile = optarg; break;
-        case 'c': o.clients = optarg; break;
-        case 'o': o.observed = optarg; break;
-        case 'l': o.live = optarg; break;
-        case 's': o.servername = optarg; break;
-        case 'a': o.ca_file = optarg; break;
-        case 'O': o.only = optarg; break;
+        case 'p':
+            o.policy = optarg;
+            break;
+        case 'P':
+            o.profile = optarg;
+            break;
+        case 'c':
+            o.clients = optarg;
+            break;
+        case 'o':
+            o.observed = optarg;
+            break;
+        case 'l':
+            o.live = optarg;
+            break;
+        case 's':
+            o.servername = optarg;
+            break;
+        case 'a':
+            o.ca_file = optarg;
+            break;
+        case 'O':
+            o.only = optarg;
+            break;
         case 't':
             if (cli_int(cmd, "--timeout", optarg, 1, 600000, &o.timeout_ms) < 0) return 2;
             break;
-        case 'j': o.json = 1; break;
-        case 'h': fputs(usage_impact, stdout); return 0;
-        default: return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+        case 'j':
+            o.json = 1;
+            break;
+        case 'h':
+            fputs(usage_impact, stdout);
+            return 0;
+        default:
+            return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (o.live) {
         if (o.profile || o.observed || o.policy)
-            return cli_usage(cmd, "--live judges a running server; it takes no --profile, --policy or --observed");
+            return cli_usage(
+                cmd,
+                "--live judges a running server; it takes no --profile, --policy or --observed");
         return impact_live(&o);
     }
-    if (o.servername || o.ca_file) return cli_usage(cmd, "--servername and --ca-file go with --live");
+    if (o.servername || o.ca_file)
+        return cli_usage(cmd, "--servername and --ca-file go with --live");
     if (!o.profile) return cli_usage(cmd, "--profile NAME is required (or --live HOST:PORT)");
-    if (o.observed && (o.clients || o.only)) return cli_usage(cmd, "--observed takes no --clients or --only");
+    if (o.observed && (o.clients || o.only))
+        return cli_usage(cmd, "--observed takes no --clients or --only");
     int rc;
     struct hilt_policy *pol = NULL;
     if ((rc = load_opt(cmd, o.policy, &pol))) return rc;
@@ -652,9 +689,11 @@ static int cmd_policy(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } subs[] = {
-        {"check", sub_check},   {"show", sub_show},     {"list", sub_list},
-        {"render", sub_render}, {"impact", sub_impact}};
+    } subs[] = {{"check", sub_check},
+                {"show", sub_show},
+                {"list", sub_list},
+                {"render", sub_render},
+                {"impact", sub_impact}};
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 2;
@@ -665,7 +704,8 @@ static int cmd_policy(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         if (!strcmp(argv[1], subs[i].name)) return subs[i].fn(argc - 1, argv + 1);
-    return cli_usage("policy", "unknown subcommand '%s' (expected check, show, list, render or impact)",
+    return cli_usage("policy",
+                     "unknown subcommand '%s' (expected check, show, list, render or impact)",
                      argv[1]);
 }
 

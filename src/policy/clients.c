@@ -70,7 +70,8 @@ struct ld {
     struct hilt_err *e;
 };
 
-static int fail(struct ld *l, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct ld *l, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(struct ld *l, const char *field, const char *fmt, ...)
 {
     char msg[600];
@@ -78,8 +79,8 @@ static int fail(struct ld *l, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return hilt_err_set(l->e, HILT_E_INPUT, 0, "%s: %s%s%s: %s", l->source, l->where, field ? "." : "",
-                        field ? field : "", msg);
+    return hilt_err_set(l->e, HILT_E_INPUT, 0, "%s: %s%s%s: %s", l->source, l->where,
+                        field ? "." : "", field ? field : "", msg);
 }
 
 static char *dupstr(const char *s)
@@ -154,9 +155,12 @@ static int resolve(enum kind k, const char *s, uint16_t *code)
         if (*end) return -1;
         *code = (uint16_t)v;
         switch (k) {
-        case K_CIPHER: return hilt_cipher_by_code(*code) ? 0 : -1;
-        case K_GROUP: return hilt_group_by_code(*code) ? 0 : -1;
-        case K_SIGALG: return hilt_sigalg_by_code(*code) ? 0 : -1;
+        case K_CIPHER:
+            return hilt_cipher_by_code(*code) ? 0 : -1;
+        case K_GROUP:
+            return hilt_group_by_code(*code) ? 0 : -1;
+        case K_SIGALG:
+            return hilt_sigalg_by_code(*code) ? 0 : -1;
         }
     }
     switch (k) {
@@ -204,7 +208,8 @@ static int get_codes(struct ld *l, json_t *o, const char *key, enum kind k, int 
         if (strlen(s) > 128 || resolve(k, s, &code) < 0) {
             const char *hint = k == K_CIPHER ? hilt_cipher_suggest(s, 0) : NULL;
             if (k == K_CIPHER && !hint) hint = hilt_cipher_suggest(s, 1);
-            if (hint) return fail(l, f, "unknown %s '%.128s' (did you mean '%s'?)", what[k], s, hint);
+            if (hint)
+                return fail(l, f, "unknown %s '%.128s' (did you mean '%s'?)", what[k], s, hint);
             return fail(l, f, "unknown %s '%.128s'", what[k], s);
         }
         for (size_t j = 0; j < out->n; j++)
@@ -258,11 +263,39 @@ static int get_version(struct ld *l, json_t *o, const char *key, uint16_t *out)
 }
 
 static const char *const known_keys[] = {
-    "id", "name", "version", "platform", "category", "current", "versions", "ciphers", "grease", "groups",
-    "key_shares", "sigalgs", "alpn", "sni", "session_id", "compression", "scsv_renegotiation",
-    "scsv_fallback", "record_version", "client_version", "extensions", "unresolved", "rsa_min_bits",
-    "dh_min_bits", "dh_max_bits", "ec_min_bits", "sha1_certificates", "aia_fetch", "intermediate_preload",
-    "legacy_kx_signatures", "trust_store", "sources", "hello",
+    "id",
+    "name",
+    "version",
+    "platform",
+    "category",
+    "current",
+    "versions",
+    "ciphers",
+    "grease",
+    "groups",
+    "key_shares",
+    "sigalgs",
+    "alpn",
+    "sni",
+    "session_id",
+    "compression",
+    "scsv_renegotiation",
+    "scsv_fallback",
+    "record_version",
+    "client_version",
+    "extensions",
+    "unresolved",
+    "rsa_min_bits",
+    "dh_min_bits",
+    "dh_max_bits",
+    "ec_min_bits",
+    "sha1_certificates",
+    "aia_fetch",
+    "intermediate_preload",
+    "legacy_kx_signatures",
+    "trust_store",
+    "sources",
+    "hello",
 };
 
 static int valid_id(const char *s)
@@ -270,8 +303,8 @@ static int valid_id(const char *s)
     size_t n = strlen(s);
     if (n == 0 || n > 63) return 0;
     for (size_t i = 0; i < n; i++)
-        if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-' || s[i] == '.' ||
-              s[i] == '_'))
+        if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-' ||
+              s[i] == '.' || s[i] == '_'))
             return 0;
     return 1;
 }
@@ -288,10 +321,12 @@ static int load_one(struct ld *l, json_t *o, struct hilt_client *c)
         if (!known) return fail(l, NULL, "unknown key '%.64s'", key);
     }
     if (get_str(l, o, "id", 1, &c->id) < 0) return -1;
-    if (!valid_id(c->id)) return fail(l, "id", "'%.64s' is not lowercase letters, digits, '-', '.', '_'", c->id);
+    if (!valid_id(c->id))
+        return fail(l, "id", "'%.64s' is not lowercase letters, digits, '-', '.', '_'", c->id);
     snprintf(l->where + strlen(l->where), sizeof(l->where) - strlen(l->where), " (%s)", c->id);
     if (get_str(l, o, "name", 1, &c->name) < 0 || get_str(l, o, "version", 1, &c->version) < 0 ||
-        get_str(l, o, "platform", 0, &c->platform) < 0 || get_str(l, o, "category", 0, &c->category) < 0 ||
+        get_str(l, o, "platform", 0, &c->platform) < 0 ||
+        get_str(l, o, "category", 0, &c->category) < 0 ||
         get_bool(l, o, "current", 0, &c->current) < 0)
         return -1;
     if (!c->platform) c->platform = dupstr("any");
@@ -305,11 +340,13 @@ static int load_one(struct ld *l, json_t *o, struct hilt_client *c)
         char f[32];
         snprintf(f, sizeof(f), "versions[%zu]", i);
         if (hilt_tls_version_parse(vs.v[i], &v) < 0)
-            rc = fail(l, f, "unknown version '%s' (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3)", vs.v[i]);
+            rc = fail(l, f, "unknown version '%s' (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3)",
+                      vs.v[i]);
         else
             c->versions |= HILT_VERSION_BIT(v);
     }
-    for (size_t i = 0; i < vs.n; i++) free(vs.v[i]);
+    for (size_t i = 0; i < vs.n; i++)
+        free(vs.v[i]);
     free(vs.v);
     if (rc < 0) return -1;
 
@@ -317,8 +354,10 @@ static int load_one(struct ld *l, json_t *o, struct hilt_client *c)
         get_codes(l, o, "groups", K_GROUP, 0, &c->groups) < 0 ||
         get_codes(l, o, "key_shares", K_GROUP, 0, &c->key_shares) < 0 ||
         get_codes(l, o, "sigalgs", K_SIGALG, 0, &c->sigalgs) < 0 ||
-        get_strs(l, o, "alpn", 0, 255, &c->alpn) < 0 || get_strs(l, o, "extensions", 0, 64, &c->extensions) < 0 ||
-        get_strs(l, o, "unresolved", 0, 256, &c->unresolved) < 0 || get_strs(l, o, "sources", 1, 4096, &c->sources) < 0)
+        get_strs(l, o, "alpn", 0, 255, &c->alpn) < 0 ||
+        get_strs(l, o, "extensions", 0, 64, &c->extensions) < 0 ||
+        get_strs(l, o, "unresolved", 0, 256, &c->unresolved) < 0 ||
+        get_strs(l, o, "sources", 1, 4096, &c->sources) < 0)
         return -1;
     /* A cipher that no offered version can use means the data is wrong. */
     for (size_t i = 0; i < c->ciphers.n; i++) {
@@ -329,7 +368,8 @@ static int load_one(struct ld *l, json_t *o, struct hilt_client *c)
         if (!usable) {
             char f[32];
             snprintf(f, sizeof(f), "ciphers[%zu]", i);
-            return fail(l, f, "%s cannot be used with any version the client offers", hilt_cipher_name(ci));
+            return fail(l, f, "%s cannot be used with any version the client offers",
+                        hilt_cipher_name(ci));
         }
     }
     for (size_t i = 0; i < c->key_shares.n; i++) {
@@ -357,7 +397,8 @@ static int load_one(struct ld *l, json_t *o, struct hilt_client *c)
                 ok = 1;
                 c->ch_flags |= ext_names[k].flag;
             }
-        if (!ok && x[0] == '0' && x[1] == 'x' && strlen(x) == 6 && strspn(x + 2, "0123456789abcdefABCDEF") == 4)
+        if (!ok && x[0] == '0' && x[1] == 'x' && strlen(x) == 6 &&
+            strspn(x + 2, "0123456789abcdefABCDEF") == 4)
             ok = 1;
         if (!ok) {
             char f[32];
@@ -378,9 +419,11 @@ static int load_one(struct ld *l, json_t *o, struct hilt_client *c)
         return -1;
     if (!c->client_version) {
         int mx = hilt_client_max_version(c);
-        c->client_version = mx >= HILT_TLS13 ? 0x0303 : hilt_tls_version_wire((enum hilt_tls_version)mx);
+        c->client_version =
+            mx >= HILT_TLS13 ? 0x0303 : hilt_tls_version_wire((enum hilt_tls_version)mx);
     }
-    if (c->client_version == 0x0002) return fail(l, "client_version", "SSLv2 is not a ClientHello version");
+    if (c->client_version == 0x0002)
+        return fail(l, "client_version", "SSLv2 is not a ClientHello version");
     if (c->grease) c->ch_flags |= HILT_CH_GREASE;
     if (c->session_id) c->ch_flags |= HILT_CH_SESSION_ID;
     if (c->compression) c->ch_flags |= HILT_CH_COMPRESSION;
@@ -436,7 +479,8 @@ static void client_free(struct hilt_client *c)
     free(c->sigalgs.v);
     struct hilt_strlist *ls[] = {&c->alpn, &c->extensions, &c->unresolved, &c->sources};
     for (size_t k = 0; k < 4; k++) {
-        for (size_t i = 0; i < ls[k]->n; i++) free(ls[k]->v[i]);
+        for (size_t i = 0; i < ls[k]->n; i++)
+            free(ls[k]->v[i]);
         free(ls[k]->v);
     }
     free(c->trust_store);
@@ -448,20 +492,22 @@ void hilt_clients_free(struct hilt_clients **cp)
 {
     if (!cp || !*cp) return;
     struct hilt_clients *c = *cp;
-    for (size_t i = 0; i < c->n; i++) client_free(&c->v[i]);
+    for (size_t i = 0; i < c->n; i++)
+        client_free(&c->v[i]);
     free(c->v);
     free(c->source);
     free(c);
     *cp = NULL;
 }
 
-int hilt_clients_load_mem(const void *data, size_t len, const char *source, struct hilt_clients **out,
-                          struct hilt_err *e)
+int hilt_clients_load_mem(const void *data, size_t len, const char *source,
+                          struct hilt_clients **out, struct hilt_err *e)
 {
     *out = NULL;
     if (!source) source = "clients";
     if (len > HILT_CLIENTS_MAX_BYTES)
-        return hilt_err_set(e, HILT_E_INPUT, 0, "%s: larger than %d bytes", source, HILT_CLIENTS_MAX_BYTES);
+        return hilt_err_set(e, HILT_E_INPUT, 0, "%s: larger than %d bytes", source,
+                            HILT_CLIENTS_MAX_BYTES);
     json_t *root = hilt_json_parse(data, len, source, e);
     if (!root) return -1;
     struct ld l = {.source = source, .e = e};
@@ -555,7 +601,8 @@ static void builtin_load(void)
 {
     const struct hilt_blob *b = hilt_embedded("clients.json");
     if (!b) {
-        hilt_err_set(&builtin_err, HILT_E_RUNTIME, 0, "clients.json is not embedded in this binary");
+        hilt_err_set(&builtin_err, HILT_E_RUNTIME, 0,
+                     "clients.json is not embedded in this binary");
         return;
     }
     if (hilt_clients_load_mem(b->data, b->len, "builtin clients.json", &builtin, &builtin_err) == 0)
@@ -604,7 +651,8 @@ void hilt_client_ch_spec(const struct hilt_client *c, const char *sni, struct hi
     if (c->versions & HILT_VERSION_BIT(HILT_TLS13)) {
         size_t n = 0;
         for (int v = HILT_TLS13; v >= HILT_TLS10 && n < 8; v--)
-            if (c->versions & HILT_VERSION_BIT(v)) buf->versions[n++] = hilt_tls_version_wire((enum hilt_tls_version)v);
+            if (c->versions & HILT_VERSION_BIT(v))
+                buf->versions[n++] = hilt_tls_version_wire((enum hilt_tls_version)v);
         s->versions = buf->versions;
         s->nversions = n;
         /* key_share is sent even when empty (RFC 8446 4.2.8: the server then asks in an HRR). */
@@ -659,7 +707,8 @@ static json_t *codes_json(const struct hilt_u16list *l, enum kind k)
 static json_t *strs_json(const struct hilt_strlist *l)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++) json_array_append_new(a, hilt_json_str(l->v[i]));
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, hilt_json_str(l->v[i]));
     return a;
 }
 

@@ -39,7 +39,8 @@ struct hilt_ch_spec;
 enum hilt_sha1_rule {
     HILT_SHA1_ACCEPT = 0,
     HILT_SHA1_REJECT,        /* refused on every certificate */
-    HILT_SHA1_REJECT_PUBLIC, /* refused on chains to the vendor's public roots; private CAs may use it */
+    HILT_SHA1_REJECT_PUBLIC, /* refused on chains to the vendor's public roots; private CAs may use
+                                it */
 };
 
 struct hilt_client {
@@ -50,30 +51,30 @@ struct hilt_client {
     char *category; /* browser, mobile, runtime, library, iot */
     int current;    /* a release still in use / supported */
 
-    unsigned versions;               /* HILT_VERSION_BIT() set */
-    struct hilt_u16list ciphers;     /* wire order, TLS 1.3 suites included, no GREASE or SCSV */
-    struct hilt_u16list groups;      /* supported_groups, wire order; empty: not sent */
-    struct hilt_u16list key_shares;  /* groups with a key share in the first hello */
-    struct hilt_u16list sigalgs;     /* signature_algorithms; empty: not sent */
-    struct hilt_strlist alpn;        /* ALPN protocols offered, in order */
-    struct hilt_strlist extensions;  /* extension names, wire order (informational) */
-    struct hilt_strlist unresolved;  /* what the hello offers that hilt's tables cannot name */
+    unsigned versions;              /* HILT_VERSION_BIT() set */
+    struct hilt_u16list ciphers;    /* wire order, TLS 1.3 suites included, no GREASE or SCSV */
+    struct hilt_u16list groups;     /* supported_groups, wire order; empty: not sent */
+    struct hilt_u16list key_shares; /* groups with a key share in the first hello */
+    struct hilt_u16list sigalgs;    /* signature_algorithms; empty: not sent */
+    struct hilt_strlist alpn;       /* ALPN protocols offered, in order */
+    struct hilt_strlist extensions; /* extension names, wire order (informational) */
+    struct hilt_strlist unresolved; /* what the hello offers that hilt's tables cannot name */
     int grease, sni, session_id, compression, scsv_renegotiation, scsv_fallback;
     uint16_t record_version; /* wire value of the first record; 0x0002 = SSLv2-compatible hello */
     uint16_t client_version; /* ClientHello.legacy_version */
     unsigned ch_flags;       /* HILT_CH_* (tls/hello.h) derived from the extensions */
 
-    int rsa_min_bits;        /* smallest RSA key accepted; 0 = no documented floor */
-    int dh_min_bits;         /* smallest DHE group accepted; 0 = none documented */
-    int dh_max_bits;         /* largest DHE group it can use; 0 = no limit known */
-    int ec_min_bits;         /* smallest EC key accepted; 0 = none documented */
+    int rsa_min_bits; /* smallest RSA key accepted; 0 = no documented floor */
+    int dh_min_bits;  /* smallest DHE group accepted; 0 = none documented */
+    int dh_max_bits;  /* largest DHE group it can use; 0 = no limit known */
+    int ec_min_bits;  /* smallest EC key accepted; 0 = none documented */
     enum hilt_sha1_rule sha1;
     int aia_fetch;            /* fetches missing intermediates from AIA caIssuers */
     int intermediate_preload; /* ships the publicly disclosed intermediates (Firefox) */
     int legacy_kx_signatures; /* accepts MD5+SHA-1 ServerKeyExchange signatures (TLS <= 1.1) */
-    char *trust_store;        /* mozilla, microsoft, apple, android, java, chrome, system, application */
+    char *trust_store; /* mozilla, microsoft, apple, android, java, chrome, system, application */
     struct hilt_strlist sources; /* citations, one a line */
-    char *hello_hex;              /* the ClientHello the fields were read from, or NULL */
+    char *hello_hex;             /* the ClientHello the fields were read from, or NULL */
 };
 
 struct hilt_clients {

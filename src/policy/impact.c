@@ -63,7 +63,8 @@ static void versions_str(unsigned mask, char *out, size_t cap)
     if (!out[0]) snprintf(out, cap, "nothing");
 }
 
-static void fail(struct hilt_impact *r, enum hilt_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct hilt_impact *r, enum hilt_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(struct hilt_impact *r, enum hilt_code code, const char *fmt, ...)
 {
     r->connects = 0;
@@ -114,11 +115,12 @@ static uint16_t pick_group(const struct hilt_offer *o, const struct hilt_profile
 
 enum cert_type { CT_RSA, CT_ECDSA, CT_ED25519, CT_COUNT };
 static const char *const cert_names[CT_COUNT] = {"rsa", "ecdsa", "ed25519"};
-static const unsigned cert_bits[CT_COUNT] = {HILT_KEYTYPE_RSA, HILT_KEYTYPE_ECDSA, HILT_KEYTYPE_ED25519};
+static const unsigned cert_bits[CT_COUNT] = {HILT_KEYTYPE_RSA, HILT_KEYTYPE_ECDSA,
+                                             HILT_KEYTYPE_ED25519};
 
 struct certs {
-    int allowed[CT_COUNT]; /* the profile permits this key type */
-    int sig_ok[CT_COUNT];  /* a signature scheme both sides accept exists for it */
+    int allowed[CT_COUNT];    /* the profile permits this key type */
+    int sig_ok[CT_COUNT];     /* a signature scheme both sides accept exists for it */
     char weak[CT_COUNT][200]; /* why the client would refuse such a certificate, or "" */
 };
 
@@ -130,16 +132,20 @@ static int sigalg_ok(const struct hilt_offer *o, const struct hilt_profile *p, i
     return has(o->sigalgs, o->nsigalgs, s);
 }
 
-static void judge_certs(const struct hilt_offer *o, const struct hilt_profile *p, int v, struct certs *c)
+static void judge_certs(const struct hilt_offer *o, const struct hilt_profile *p, int v,
+                        struct certs *c)
 {
     memset(c, 0, sizeof(*c));
-    unsigned kt = p->certificate.key_types ? p->certificate.key_types : (HILT_KEYTYPE_RSA | HILT_KEYTYPE_ECDSA);
-    for (int t = 0; t < CT_COUNT; t++) c->allowed[t] = (kt & cert_bits[t]) != 0;
+    unsigned kt = p->certificate.key_types ? p->certificate.key_types
+                                           : (HILT_KEYTYPE_RSA | HILT_KEYTYPE_ECDSA);
+    for (int t = 0; t < CT_COUNT; t++)
+        c->allowed[t] = (kt & cert_bits[t]) != 0;
     if (v < HILT_TLS12) {
         /* No signature_algorithms before TLS 1.2 (RFC 4346): the certificate's key type decides. */
         c->sig_ok[CT_RSA] = c->sig_ok[CT_ECDSA] = 1;
     } else {
-        static const uint16_t rsa12[] = {0x0401, 0x0501, 0x0601, 0x0804, 0x0805, 0x0806, 0x0201, 0x0301};
+        static const uint16_t rsa12[] = {0x0401, 0x0501, 0x0601, 0x0804,
+                                         0x0805, 0x0806, 0x0201, 0x0301};
         static const uint16_t rsa13[] = {0x0804, 0x0805, 0x0806};
         const uint16_t *rs = v == HILT_TLS13 ? rsa13 : rsa12;
         size_t nr = v == HILT_TLS13 ? 3 : 8;
@@ -150,7 +156,8 @@ static void judge_certs(const struct hilt_offer *o, const struct hilt_profile *p
     /* ECDSA: some curve the profile permits must be usable by the client. In TLS
      * 1.2 its curve must be one of the client's groups (RFC 8422 5.1); in TLS 1.3
      * the signature scheme names the curve (RFC 8446 4.2.3). */
-    const uint16_t *curves = p->certificate.ecdsa_curves.n ? p->certificate.ecdsa_curves.v : default_curves;
+    const uint16_t *curves =
+        p->certificate.ecdsa_curves.n ? p->certificate.ecdsa_curves.v : default_curves;
     size_t nc = p->certificate.ecdsa_curves.n ? p->certificate.ecdsa_curves.n : 2;
     int small = 0;
     for (size_t i = 0; i < nc; i++) {
@@ -159,13 +166,18 @@ static void judge_certs(const struct hilt_offer *o, const struct hilt_profile *p
             small = g->bits;
             continue;
         }
-        if (v >= HILT_TLS12 && v < HILT_TLS13 && o->ngroups && !has(o->groups, o->ngroups, curves[i])) continue;
+        if (v >= HILT_TLS12 && v < HILT_TLS13 && o->ngroups &&
+            !has(o->groups, o->ngroups, curves[i]))
+            continue;
         if (v < HILT_TLS12) {
             if (o->ngroups && !has(o->groups, o->ngroups, curves[i])) continue;
             c->sig_ok[CT_ECDSA] = 1;
             continue;
         }
-        uint16_t s13 = curves[i] == 0x0017 ? 0x0403 : curves[i] == 0x0018 ? 0x0503 : curves[i] == 0x0019 ? 0x0603 : 0;
+        uint16_t s13 = curves[i] == 0x0017   ? 0x0403
+                       : curves[i] == 0x0018 ? 0x0503
+                       : curves[i] == 0x0019 ? 0x0603
+                                             : 0;
         if (v == HILT_TLS13) {
             if (s13 && sigalg_ok(o, p, v, s13)) c->sig_ok[CT_ECDSA] = 1;
         } else {
@@ -176,15 +188,18 @@ static void judge_certs(const struct hilt_offer *o, const struct hilt_profile *p
     }
     if (small)
         snprintf(c->weak[CT_ECDSA], sizeof(c->weak[CT_ECDSA]),
-                 "the profile allows %d-bit EC keys; this client requires at least %d bits", small, o->ec_min_bits);
-    if (o->rsa_min_bits && p->certificate.rsa_min_bits && p->certificate.rsa_min_bits < o->rsa_min_bits)
+                 "the profile allows %d-bit EC keys; this client requires at least %d bits", small,
+                 o->ec_min_bits);
+    if (o->rsa_min_bits && p->certificate.rsa_min_bits &&
+        p->certificate.rsa_min_bits < o->rsa_min_bits)
         snprintf(c->weak[CT_RSA], sizeof(c->weak[CT_RSA]),
                  "the profile allows RSA keys of %d bits; this client requires at least %d bits",
                  p->certificate.rsa_min_bits, o->rsa_min_bits);
 }
 
 /* Can a cipher's authentication be served with a certificate the client takes? */
-static int auth_ok(const struct hilt_cipher *c, const struct certs *ce, int tls13, int *weak_only, int *sig_only)
+static int auth_ok(const struct hilt_cipher *c, const struct certs *ce, int tls13, int *weak_only,
+                   int *sig_only)
 {
     int types[CT_COUNT] = {0};
     if (tls13) {
@@ -196,7 +211,8 @@ static int auth_ok(const struct hilt_cipher *c, const struct certs *ce, int tls1
     } else if (!strcmp(c->au, "anon")) {
         return 1;
     } else {
-        return 0; /* DSS, PSK, SRP, static DH/ECDH, ... need certificates or secrets profiles do not name */
+        return 0; /* DSS, PSK, SRP, static DH/ECDH, ... need certificates or secrets profiles do not
+                     name */
     }
     for (int t = 0; t < CT_COUNT; t++) {
         if (!types[t] || !ce->allowed[t]) continue;
@@ -223,7 +239,8 @@ static int kx_is_dhe(const struct hilt_cipher *c)
     return !strcmp(c->kx, "DHE") || !strcmp(c->kx, "DHE_PSK");
 }
 
-void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, struct hilt_impact *r)
+void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p,
+                      struct hilt_impact *r)
 {
     memset(r, 0, sizeof(*r));
     r->version = -1;
@@ -232,12 +249,13 @@ void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, 
     if (!common) {
         versions_str(o->versions, a, sizeof(a));
         versions_str(p->versions, b, sizeof(b));
-        fail(r, HILT_C_PROTOCOL_VERSION_MISMATCH, "no common TLS version: the client offers %s; profile %s accepts %s",
-             a, p->name, b);
+        fail(r, HILT_C_PROTOCOL_VERSION_MISMATCH,
+             "no common TLS version: the client offers %s; profile %s accepts %s", a, p->name, b);
         return;
     }
     int v = HILT_TLS13;
-    while (v > 0 && !(common & HILT_VERSION_BIT(v))) v--;
+    while (v > 0 && !(common & HILT_VERSION_BIT(v)))
+        v--;
     r->version = v;
     int tls13 = v == HILT_TLS13;
 
@@ -254,7 +272,8 @@ void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, 
     for (size_t i = 0; i < nfirst && !chosen; i++) {
         uint16_t code = first[i];
         const struct hilt_cipher *c = hilt_cipher_by_code(code);
-        if (!c || !has(o->ciphers, o->nciphers, code) || !hilt_profile_allows_cipher(p, (enum hilt_tls_version)v, code))
+        if (!c || !has(o->ciphers, o->nciphers, code) ||
+            !hilt_profile_allows_cipher(p, (enum hilt_tls_version)v, code))
             continue;
         if (!!(c->flags & HILT_CF_TLS13) != tls13 || (int)c->min_version > v) continue;
         shared = 1;
@@ -274,7 +293,8 @@ void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, 
         const char *vn = hilt_tls_version_name((enum hilt_tls_version)v);
         if (!shared) {
             fail(r, HILT_C_NO_SHARED_CIPHER,
-                 "no common cipher suite for %s: profile %s accepts %zu suites, none of them among the client's %zu",
+                 "no common cipher suite for %s: profile %s accepts %zu suites, none of them among "
+                 "the client's %zu",
                  vn, p->name, pl->n, o->nciphers);
         } else if (blocked_group && !blocked_weak && !blocked_sig) {
             char gl[300] = "";
@@ -282,10 +302,12 @@ void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, 
             const uint16_t *sg = server_groups(p, &ns);
             for (size_t i = 0; i < ns && l < sizeof(gl); i++) {
                 const struct hilt_group *g = hilt_group_by_code(sg[i]);
-                l += (size_t)snprintf(gl + l, sizeof(gl) - l, "%s%s", l ? ", " : "", g ? g->iana : "?");
+                l += (size_t)snprintf(gl + l, sizeof(gl) - l, "%s%s", l ? ", " : "",
+                                      g ? g->iana : "?");
             }
-            fail(r, HILT_C_NO_SHARED_GROUP, "no common key-exchange group for %s: the profile offers %s; the client %s",
-                 vn, gl, o->ngroups ? "offers none of them" : "sends no supported_groups");
+            fail(r, HILT_C_NO_SHARED_GROUP,
+                 "no common key-exchange group for %s: the profile offers %s; the client %s", vn,
+                 gl, o->ngroups ? "offers none of them" : "sends no supported_groups");
         } else if (blocked_weak) {
             const char *why = ce.weak[CT_RSA][0] ? ce.weak[CT_RSA] : ce.weak[CT_ECDSA];
             fail(r, HILT_C_WEAK_KEY, "%s", why);
@@ -293,9 +315,12 @@ void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, 
             char kt[64] = "";
             size_t l = 0;
             for (int t = 0; t < CT_COUNT; t++)
-                if (ce.allowed[t]) l += (size_t)snprintf(kt + l, sizeof(kt) - l, "%s%s", l ? "/" : "", cert_names[t]);
+                if (ce.allowed[t])
+                    l += (size_t)snprintf(kt + l, sizeof(kt) - l, "%s%s", l ? "/" : "",
+                                          cert_names[t]);
             fail(r, HILT_C_HANDSHAKE_FAILED,
-                 "no signature scheme in common for a %s certificate in %s: the client's signature_algorithms and "
+                 "no signature scheme in common for a %s certificate in %s: the client's "
+                 "signature_algorithms and "
                  "the profile's do not meet",
                  kt, vn);
         }
@@ -304,7 +329,8 @@ void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, 
     r->cipher = chosen->code;
     /* The certificate it would be served: the first permitted type the suite and client allow. */
     for (int t = 0; t < CT_COUNT && !r->cert; t++) {
-        int fits = tls13 || (t == CT_RSA && !strcmp(chosen->au, "RSA")) || (t == CT_ECDSA && !strcmp(chosen->au, "ECDSA"));
+        int fits = tls13 || (t == CT_RSA && !strcmp(chosen->au, "RSA")) ||
+                   (t == CT_ECDSA && !strcmp(chosen->au, "ECDSA"));
         if (fits && ce.allowed[t] && ce.sig_ok[t] && !ce.weak[t][0]) r->cert = cert_names[t];
     }
     if (kx_needs_group(chosen, tls13)) {
@@ -325,18 +351,21 @@ void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, 
     if (kx_is_dhe(chosen)) {
         r->dh_bits = p->dh_min_bits ? p->dh_min_bits : DEFAULT_DH_BITS;
         if (o->dh_min_bits && r->dh_bits < o->dh_min_bits) {
-            fail(r, HILT_C_WEAK_DH, "the server would pick %s with a %d-bit DH group; this client requires %d bits",
+            fail(r, HILT_C_WEAK_DH,
+                 "the server would pick %s with a %d-bit DH group; this client requires %d bits",
                  hilt_cipher_name(chosen), r->dh_bits, o->dh_min_bits);
             return;
         }
         if (o->dh_max_bits && r->dh_bits > o->dh_max_bits) {
             fail(r, HILT_C_HANDSHAKE_FAILED,
-                 "the server would pick %s with a %d-bit DH group; this client cannot use DH groups above %d bits",
+                 "the server would pick %s with a %d-bit DH group; this client cannot use DH "
+                 "groups above %d bits",
                  hilt_cipher_name(chosen), r->dh_bits, o->dh_max_bits);
             return;
         }
     }
-    if (v <= HILT_TLS11 && !o->legacy_kx_signatures && (kx_is_dhe(chosen) || !strcmp(chosen->kx, "ECDHE"))) {
+    if (v <= HILT_TLS11 && !o->legacy_kx_signatures &&
+        (kx_is_dhe(chosen) || !strcmp(chosen->kx, "ECDHE"))) {
         fail(r, HILT_C_HANDSHAKE_FAILED,
              "the server would sign its %s key exchange with MD5+SHA-1, which this client refuses; "
              "enable TLS 1.2 (or an RSA key-exchange suite)",
@@ -350,7 +379,8 @@ void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, 
         for (size_t i = 0; i < cs->n; i++)
             if (!strcasestr(cs->v[i], "sha1")) only_sha1 = 0;
         if (only_sha1) {
-            fail(r, HILT_C_WEAK_SIGNATURE, "profile %s permits only SHA-1 certificate signatures, which this client refuses",
+            fail(r, HILT_C_WEAK_SIGNATURE,
+                 "profile %s permits only SHA-1 certificate signatures, which this client refuses",
                  p->name);
             return;
         }
@@ -362,9 +392,10 @@ json_t *hilt_impact_json(const struct hilt_impact *r)
 {
     json_t *o = json_object();
     json_object_set_new(o, "connects", json_boolean(r->connects));
-    json_object_set_new(o, "version", r->connects && r->version >= 0
-                                          ? json_string(hilt_tls_version_name((enum hilt_tls_version)r->version))
-                                          : json_null());
+    json_object_set_new(o, "version",
+                        r->connects && r->version >= 0
+                            ? json_string(hilt_tls_version_name((enum hilt_tls_version)r->version))
+                            : json_null());
     const struct hilt_cipher *c = r->connects ? hilt_cipher_by_code(r->cipher) : NULL;
     json_object_set_new(o, "cipher", c ? json_string(hilt_cipher_name(c)) : json_null());
     if (c) {
@@ -376,8 +407,10 @@ json_t *hilt_impact_json(const struct hilt_impact *r)
     }
     const struct hilt_group *g = r->connects && r->group ? hilt_group_by_code(r->group) : NULL;
     json_object_set_new(o, "group", g ? json_string(g->iana) : json_null());
-    json_object_set_new(o, "certificate", r->connects && r->cert ? json_string(r->cert) : json_null());
-    json_object_set_new(o, "code", r->connects ? json_null() : json_string(hilt_code_name(r->code)));
+    json_object_set_new(o, "certificate",
+                        r->connects && r->cert ? json_string(r->cert) : json_null());
+    json_object_set_new(o, "code",
+                        r->connects ? json_null() : json_string(hilt_code_name(r->code)));
     json_object_set_new(o, "reason", r->connects ? json_null() : hilt_json_str(r->reason));
     return o;
 }
@@ -390,9 +423,11 @@ static void obs_client_free(struct hilt_observed_client *c)
     free(c->ciphers.v);
     free(c->groups.v);
     free(c->sigalgs.v);
-    for (size_t i = 0; i < c->alpn.n; i++) free(c->alpn.v[i]);
+    for (size_t i = 0; i < c->alpn.n; i++)
+        free(c->alpn.v[i]);
     free(c->alpn.v);
-    for (size_t i = 0; i < c->unknown.n; i++) free(c->unknown.v[i]);
+    for (size_t i = 0; i < c->unknown.n; i++)
+        free(c->unknown.v[i]);
     free(c->unknown.v);
     free(c->sni);
 }
@@ -401,7 +436,8 @@ void hilt_observed_free(struct hilt_observed **op)
 {
     if (!op || !*op) return;
     struct hilt_observed *o = *op;
-    for (size_t i = 0; i < o->n; i++) obs_client_free(&o->v[i]);
+    for (size_t i = 0; i < o->n; i++)
+        obs_client_free(&o->v[i]);
     free(o->v);
     free(o->source);
     free(o);
@@ -414,7 +450,8 @@ struct ol {
     struct hilt_err *e;
 };
 
-static int ofail(struct ol *l, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int ofail(struct ol *l, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int ofail(struct ol *l, const char *field, const char *fmt, ...)
 {
     char msg[400];
@@ -422,7 +459,8 @@ static int ofail(struct ol *l, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return hilt_err_set(l->e, HILT_E_INPUT, 0, "%s: clients[%zu].%s: %s", l->source, l->idx, field, msg);
+    return hilt_err_set(l->e, HILT_E_INPUT, 0, "%s: clients[%zu].%s: %s", l->source, l->idx, field,
+                        msg);
 }
 
 static int push_unknown(struct hilt_observed_client *c, const char *what, const char *s)
@@ -437,13 +475,15 @@ static int push_unknown(struct hilt_observed_client *c, const char *what, const 
     return 0;
 }
 
-static int obs_codes(struct ol *l, json_t *o, const char *key, int kind, int required, struct hilt_observed_client *c,
-                     struct hilt_u16list *out)
+static int obs_codes(struct ol *l, json_t *o, const char *key, int kind, int required,
+                     struct hilt_observed_client *c, struct hilt_u16list *out)
 {
     static const char *const what[] = {"cipher", "group", "sigalg"};
-    static const char *const expect[] = {"a cipher suite name", "a group name", "a signature scheme name"};
+    static const char *const expect[] = {"a cipher suite name", "a group name",
+                                         "a signature scheme name"};
     json_t *a = json_object_get(o, key);
-    if (!a || json_is_null(a)) return required ? ofail(l, key, "missing (a list of names is required)") : 0;
+    if (!a || json_is_null(a))
+        return required ? ofail(l, key, "missing (a list of names is required)") : 0;
     if (!json_is_array(a)) return ofail(l, key, "expected a list of names");
     size_t n = json_array_size(a);
     if (n > 1024) return ofail(l, key, "more than 1024 entries");
@@ -469,7 +509,8 @@ static int obs_codes(struct ol *l, json_t *o, const char *key, int kind, int req
             if (x) ok = 1, code = x->code;
         }
         if (!ok) {
-            if (push_unknown(c, what[kind], s) < 0) return hilt_err_set(l->e, HILT_E_RUNTIME, 0, "out of memory");
+            if (push_unknown(c, what[kind], s) < 0)
+                return hilt_err_set(l->e, HILT_E_RUNTIME, 0, "out of memory");
             continue;
         }
         if (!has(out->v, out->n, code)) out->v[out->n++] = code;
@@ -481,27 +522,35 @@ static int obs_codes(struct ol *l, json_t *o, const char *key, int kind, int req
 static int parse_rfc3339(const char *s, time_t *out)
 {
     int Y, M, D, h, m, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19) return -1;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19)
+        return -1;
     if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || Y < 1970) return -1;
     const char *p = s + n;
     if (*p == '.') {
         p++;
         if (*p < '0' || *p > '9') return -1;
-        while (*p >= '0' && *p <= '9') p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
     }
     long off = 0;
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59) return -1;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
+            return -1;
         off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
         p += 6;
     } else {
         return -1;
     }
     if (*p) return -1;
-    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
+    struct tm tm = {.tm_year = Y - 1900,
+                    .tm_mon = M - 1,
+                    .tm_mday = D,
+                    .tm_hour = h,
+                    .tm_min = m,
+                    .tm_sec = sec};
     *out = timegm(&tm) - off;
     return 0;
 }
@@ -518,11 +567,13 @@ static int obs_time(struct ol *l, json_t *o, const char *key, time_t *out)
 static int obs_one(struct ol *l, json_t *o, struct hilt_observed_client *c)
 {
     if (!json_is_object(o))
-        return hilt_err_set(l->e, HILT_E_INPUT, 0, "%s: clients[%zu]: expected an object", l->source, l->idx);
+        return hilt_err_set(l->e, HILT_E_INPUT, 0, "%s: clients[%zu]: expected an object",
+                            l->source, l->idx);
     json_t *v = json_object_get(o, "ja4");
     if (!v || !json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 128)
         return ofail(l, "ja4", "expected the client's JA4 fingerprint (a string)");
-    if (!(c->ja4 = strdup(json_string_value(v)))) return hilt_err_set(l->e, HILT_E_RUNTIME, 0, "out of memory");
+    if (!(c->ja4 = strdup(json_string_value(v))))
+        return hilt_err_set(l->e, HILT_E_RUNTIME, 0, "out of memory");
     json_t *vs = json_object_get(o, "versions");
     if (!vs || !json_is_array(vs) || json_array_size(vs) == 0 || json_array_size(vs) > 16)
         return ofail(l, "versions", "expected a non-empty list such as [\"TLSv1.3\", \"TLSv1.2\"]");
@@ -535,12 +586,14 @@ static int obs_one(struct ol *l, json_t *o, struct hilt_observed_client *c)
             return ofail(l, f, "expected SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3");
         c->versions |= HILT_VERSION_BIT(tv);
     }
-    if (obs_codes(l, o, "ciphers", 0, 1, c, &c->ciphers) < 0 || obs_codes(l, o, "groups", 1, 0, c, &c->groups) < 0 ||
+    if (obs_codes(l, o, "ciphers", 0, 1, c, &c->ciphers) < 0 ||
+        obs_codes(l, o, "groups", 1, 0, c, &c->groups) < 0 ||
         obs_codes(l, o, "sigalgs", 2, 0, c, &c->sigalgs) < 0)
         return -1;
     json_t *al = json_object_get(o, "alpn");
     if (al && !json_is_null(al)) {
-        if (!json_is_array(al) || json_array_size(al) > 64) return ofail(l, "alpn", "expected a list of protocol names");
+        if (!json_is_array(al) || json_array_size(al) > 64)
+            return ofail(l, "alpn", "expected a list of protocol names");
         c->alpn.v = calloc(json_array_size(al) + 1, sizeof(char *));
         if (!c->alpn.v) return hilt_err_set(l->e, HILT_E_RUNTIME, 0, "out of memory");
         for (size_t i = 0; i < json_array_size(al); i++) {
@@ -555,8 +608,10 @@ static int obs_one(struct ol *l, json_t *o, struct hilt_observed_client *c)
     }
     json_t *sni = json_object_get(o, "sni");
     if (sni && !json_is_null(sni)) {
-        if (!json_is_string(sni) || json_string_length(sni) > 255) return ofail(l, "sni", "expected a host name or null");
-        if (!(c->sni = strdup(json_string_value(sni)))) return hilt_err_set(l->e, HILT_E_RUNTIME, 0, "out of memory");
+        if (!json_is_string(sni) || json_string_length(sni) > 255)
+            return ofail(l, "sni", "expected a host name or null");
+        if (!(c->sni = strdup(json_string_value(sni))))
+            return hilt_err_set(l->e, HILT_E_RUNTIME, 0, "out of memory");
     }
     json_t *cnt = json_object_get(o, "count");
     c->count = 1;
@@ -565,17 +620,20 @@ static int obs_one(struct ol *l, json_t *o, struct hilt_observed_client *c)
             return ofail(l, "count", "expected a whole number of handshakes");
         c->count = (unsigned long long)json_integer_value(cnt);
     }
-    if (obs_time(l, o, "first_seen", &c->first_seen) < 0 || obs_time(l, o, "last_seen", &c->last_seen) < 0) return -1;
+    if (obs_time(l, o, "first_seen", &c->first_seen) < 0 ||
+        obs_time(l, o, "last_seen", &c->last_seen) < 0)
+        return -1;
     return 0;
 }
 
-int hilt_observed_load_mem(const void *data, size_t len, const char *source, struct hilt_observed **out,
-                           struct hilt_err *e)
+int hilt_observed_load_mem(const void *data, size_t len, const char *source,
+                           struct hilt_observed **out, struct hilt_err *e)
 {
     *out = NULL;
     if (!source) source = "observed";
     if (len > HILT_OBSERVED_MAX_BYTES)
-        return hilt_err_set(e, HILT_E_INPUT, 0, "%s: larger than %d bytes", source, HILT_OBSERVED_MAX_BYTES);
+        return hilt_err_set(e, HILT_E_INPUT, 0, "%s: larger than %d bytes", source,
+                            HILT_OBSERVED_MAX_BYTES);
     json_t *root = hilt_json_parse(data, len, source, e);
     if (!root) return -1;
     int rc = -1;
@@ -586,13 +644,16 @@ int hilt_observed_load_mem(const void *data, size_t len, const char *source, str
     }
     json_t *list = json_is_object(root) ? json_object_get(root, "clients") : NULL;
     if (!json_is_array(list)) {
-        hilt_err_set(e, HILT_E_INPUT, 0, "%s: clients: expected {\"clients\": [...]} as served by hilt gateway's GET /observed",
-                     source);
+        hilt_err_set(
+            e, HILT_E_INPUT, 0,
+            "%s: clients: expected {\"clients\": [...]} as served by hilt gateway's GET /observed",
+            source);
         goto out;
     }
     size_t n = json_array_size(list);
     if (n > HILT_OBSERVED_MAX) {
-        hilt_err_set(e, HILT_E_INPUT, 0, "%s: clients: more than %d entries", source, HILT_OBSERVED_MAX);
+        hilt_err_set(e, HILT_E_INPUT, 0, "%s: clients: more than %d entries", source,
+                     HILT_OBSERVED_MAX);
         goto out;
     }
     ob->v = calloc(n ? n : 1, sizeof(*ob->v));
@@ -614,11 +675,14 @@ out:
     return rc;
 }
 
-int hilt_observed_load(const char *src, int timeout_ms, struct hilt_observed **out, struct hilt_err *e)
+int hilt_observed_load(const char *src, int timeout_ms, struct hilt_observed **out,
+                       struct hilt_err *e)
 {
     *out = NULL;
     if (!strncasecmp(src, "https://", 8))
-        return hilt_err_set(e, HILT_E_USAGE, 0, "%s: only http:// URLs are fetched (the gateway's admin listener)", src);
+        return hilt_err_set(e, HILT_E_USAGE, 0,
+                            "%s: only http:// URLs are fetched (the gateway's admin listener)",
+                            src);
     if (strncasecmp(src, "http://", 7)) {
         struct hilt_buf b;
         hilt_buf_init(&b, HILT_OBSERVED_MAX_BYTES);
@@ -638,7 +702,8 @@ int hilt_observed_load(const char *src, int timeout_ms, struct hilt_observed **o
         goto out;
     }
     if (resp.status != 200) {
-        hilt_err_set(e, HILT_E_INPUT, 0, "%s: HTTP %d (expected 200 with the observed-clients JSON)", src, resp.status);
+        hilt_err_set(e, HILT_E_INPUT, 0,
+                     "%s: HTTP %d (expected 200 with the observed-clients JSON)", src, resp.status);
         goto out;
     }
     rc = hilt_observed_load_mem(resp.body.data, resp.body.len, src, out, e);

@@ -54,18 +54,19 @@ void hilt_offer_from_client(const struct hilt_client *c, struct hilt_offer *o);
 
 struct hilt_impact {
     int connects;
-    int version;      /* HILT_TLS*, -1 when no version was agreed */
-    uint16_t cipher;  /* 0 when none */
-    uint16_t group;   /* 0 when the key exchange uses no group (RSA) */
-    int dh_bits;      /* DHE suites: the profile's DH size */
-    const char *cert; /* "rsa", "ecdsa", "ed25519" the client would be served, or NULL */
-    int hrr;          /* TLS 1.3: the server must ask for a key share first */
+    int version;         /* HILT_TLS*, -1 when no version was agreed */
+    uint16_t cipher;     /* 0 when none */
+    uint16_t group;      /* 0 when the key exchange uses no group (RSA) */
+    int dh_bits;         /* DHE suites: the profile's DH size */
+    const char *cert;    /* "rsa", "ecdsa", "ed25519" the client would be served, or NULL */
+    int hrr;             /* TLS 1.3: the server must ask for a key share first */
     enum hilt_code code; /* meaningful when !connects */
     char reason[600];
 };
 
 /* Evaluate one offer against one profile. Never fails. */
-void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p, struct hilt_impact *r);
+void hilt_impact_eval(const struct hilt_offer *o, const struct hilt_profile *p,
+                      struct hilt_impact *r);
 /* {connects, version, cipher, cipher_code, group, certificate, code, reason}. */
 json_t *hilt_impact_json(const struct hilt_impact *r);
 
@@ -82,7 +83,7 @@ struct hilt_observed_client {
     char *sni; /* NULL when the client sent none */
     unsigned long long count;
     time_t first_seen, last_seen; /* 0 when absent */
-    struct hilt_strlist unknown; /* names hilt's tables do not know (kept out of the offer) */
+    struct hilt_strlist unknown;  /* names hilt's tables do not know (kept out of the offer) */
 };
 
 struct hilt_observed {
@@ -95,10 +96,11 @@ struct hilt_observed {
  * "observed.json: clients[2].ciphers[0]: expected a cipher suite name". An
  * unknown cipher/group/scheme name is not an error (a client may offer what
  * hilt's tables lack): it is recorded in `unknown` and left out of the offer. */
-int hilt_observed_load_mem(const void *data, size_t len, const char *source, struct hilt_observed **out,
-                           struct hilt_err *e);
+int hilt_observed_load_mem(const void *data, size_t len, const char *source,
+                           struct hilt_observed **out, struct hilt_err *e);
 /* SRC is a file path, or an http:// URL on loopback fetched with a timeout. */
-int hilt_observed_load(const char *src, int timeout_ms, struct hilt_observed **out, struct hilt_err *e);
+int hilt_observed_load(const char *src, int timeout_ms, struct hilt_observed **out,
+                       struct hilt_err *e);
 void hilt_observed_free(struct hilt_observed **o);
 void hilt_offer_from_observed(const struct hilt_observed_client *c, struct hilt_offer *o);
 

@@ -48,14 +48,15 @@ static void verdict(struct hilt_sim_result *r, enum hilt_code code, const char *
     va_end(ap);
 }
 
-void hilt_sim_fail(const struct hilt_client *c, enum hilt_code code, const char *reason, struct hilt_sim_result *r)
+void hilt_sim_fail(const struct hilt_client *c, enum hilt_code code, const char *reason,
+                   struct hilt_sim_result *r)
 {
     result_init(c, r);
     verdict(r, code, "%s", reason ? reason : hilt_code_name(code));
 }
 
-int hilt_sim_hello(const struct hilt_client *c, const struct hilt_sim_target *t, struct hilt_buf *out,
-                   struct hilt_err *e)
+int hilt_sim_hello(const struct hilt_client *c, const struct hilt_sim_target *t,
+                   struct hilt_buf *out, struct hilt_err *e)
 {
     struct hilt_ch_spec s;
     struct hilt_client_spec_buf sb;
@@ -79,14 +80,30 @@ static const char *alert_name(int d)
     static const struct {
         int d;
         const char *n;
-    } names[] = {{0, "close_notify"},          {10, "unexpected_message"},     {20, "bad_record_mac"},
-                 {22, "record_overflow"},      {40, "handshake_failure"},      {42, "bad_certificate"},
-                 {43, "unsupported_certificate"}, {44, "certificate_revoked"}, {45, "certificate_expired"},
-                 {46, "certificate_unknown"},  {47, "illegal_parameter"},      {48, "unknown_ca"},
-                 {49, "access_denied"},        {50, "decode_error"},           {51, "decrypt_error"},
-                 {70, "protocol_version"},     {71, "insufficient_security"},  {80, "internal_error"},
-                 {86, "inappropriate_fallback"}, {90, "user_canceled"},        {109, "missing_extension"},
-                 {110, "unsupported_extension"}, {112, "unrecognized_name"},   {116, "certificate_required"},
+    } names[] = {{0, "close_notify"},
+                 {10, "unexpected_message"},
+                 {20, "bad_record_mac"},
+                 {22, "record_overflow"},
+                 {40, "handshake_failure"},
+                 {42, "bad_certificate"},
+                 {43, "unsupported_certificate"},
+                 {44, "certificate_revoked"},
+                 {45, "certificate_expired"},
+                 {46, "certificate_unknown"},
+                 {47, "illegal_parameter"},
+                 {48, "unknown_ca"},
+                 {49, "access_denied"},
+                 {50, "decode_error"},
+                 {51, "decrypt_error"},
+                 {70, "protocol_version"},
+                 {71, "insufficient_security"},
+                 {80, "internal_error"},
+                 {86, "inappropriate_fallback"},
+                 {90, "user_canceled"},
+                 {109, "missing_extension"},
+                 {110, "unsupported_extension"},
+                 {112, "unrecognized_name"},
+                 {116, "certificate_required"},
                  {120, "no_application_protocol"}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (names[i].d == d) return names[i].n;
@@ -114,7 +131,8 @@ static void versions_str(const struct hilt_client *c, char *out, size_t cap)
 
 static int is_issuer_missing(int err)
 {
-    return err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || err == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
+    return err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+           err == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
            err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
 }
 
@@ -149,8 +167,9 @@ static void fmt_delta(long long s, char *out, size_t cap)
 }
 
 /* Adds the findings this client would have about the chain. */
-static void judge_chain(const struct hilt_client *c, const struct hilt_sim_target *t, STACK_OF(X509) *chain,
-                        time_t now, struct hilt_findings *fs, char *note, size_t notecap)
+static void judge_chain(const struct hilt_client *c, const struct hilt_sim_target *t,
+                        STACK_OF(X509) * chain, time_t now, struct hilt_findings *fs, char *note,
+                        size_t notecap)
 {
     X509 *leaf = sk_X509_value(chain, 0);
     char subj[300];
@@ -161,18 +180,25 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
         if (!k) continue;
         int bits = EVP_PKEY_get_bits(k);
         int floor = 0;
-        if (EVP_PKEY_is_a(k, "RSA") || EVP_PKEY_is_a(k, "RSA-PSS")) floor = c->rsa_min_bits;
-        else if (EVP_PKEY_is_a(k, "EC")) floor = c->ec_min_bits;
+        if (EVP_PKEY_is_a(k, "RSA") || EVP_PKEY_is_a(k, "RSA-PSS"))
+            floor = c->rsa_min_bits;
+        else if (EVP_PKEY_is_a(k, "EC"))
+            floor = c->ec_min_bits;
         if (floor && bits < floor) {
             char kd[48];
             subject_of(x, subj, sizeof(subj));
             hilt_key_describe(k, kd, sizeof(kd));
-            struct hilt_finding *f = hilt_findings_add(fs, HILT_C_WEAK_KEY, "subject", subj, "key", kd, NULL);
-            if (f) hilt_finding_evidence(f, "%s has a %d-bit key; %s %s requires at least %d bits", subj, bits, c->name, c->version, floor);
+            struct hilt_finding *f =
+                hilt_findings_add(fs, HILT_C_WEAK_KEY, "subject", subj, "key", kd, NULL);
+            if (f)
+                hilt_finding_evidence(f, "%s has a %d-bit key; %s %s requires at least %d bits",
+                                      subj, bits, c->name, c->version, floor);
         }
     }
-    /* SHA-1 (and MD5) signatures on the certificates it is sent; a self-signed root's own signature is not checked. */
-    int refuse = c->sha1 == HILT_SHA1_REJECT || (c->sha1 == HILT_SHA1_REJECT_PUBLIC && !t->private_anchors);
+    /* SHA-1 (and MD5) signatures on the certificates it is sent; a self-signed root's own signature
+     * is not checked. */
+    int refuse =
+        c->sha1 == HILT_SHA1_REJECT || (c->sha1 == HILT_SHA1_REJECT_PUBLIC && !t->private_anchors);
     for (int i = 0; refuse && i < sk_X509_num(chain); i++) {
         X509 *x = sk_X509_value(chain, i);
         if (i > 0 && hilt_cert_self_issued(x)) continue;
@@ -180,10 +206,13 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
         hilt_cert_sig_digest(x, dg, sizeof(dg));
         if (strcmp(dg, "sha1") && strcmp(dg, "md5")) continue;
         subject_of(x, subj, sizeof(subj));
-        struct hilt_finding *f = hilt_findings_add(fs, HILT_C_WEAK_SIGNATURE, "subject", subj, "digest",
-                                                   !strcmp(dg, "sha1") ? "SHA-1" : "MD5", NULL);
-        if (f) hilt_finding_evidence(f, "%s %s refuses %s certificate signatures%s", c->name, c->version, dg,
-                                     c->sha1 == HILT_SHA1_REJECT_PUBLIC ? " under public roots" : "");
+        struct hilt_finding *f =
+            hilt_findings_add(fs, HILT_C_WEAK_SIGNATURE, "subject", subj, "digest",
+                              !strcmp(dg, "sha1") ? "SHA-1" : "MD5", NULL);
+        if (f)
+            hilt_finding_evidence(f, "%s %s refuses %s certificate signatures%s", c->name,
+                                  c->version, dg,
+                                  c->sha1 == HILT_SHA1_REJECT_PUBLIC ? " under public roots" : "");
     }
     /* Trust: build the chain as this client would. */
     if (t->store) {
@@ -191,7 +220,9 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
         struct hilt_err e = {0};
         if (hilt_verify_chain(t->store, chain, NULL, now, 0, 0, &v, &e) == 0) {
             if (missing_issuer(&v)) {
-                X509 *top = v.chain && sk_X509_num(v.chain) ? sk_X509_value(v.chain, sk_X509_num(v.chain) - 1) : leaf;
+                X509 *top = v.chain && sk_X509_num(v.chain)
+                                ? sk_X509_value(v.chain, sk_X509_num(v.chain) - 1)
+                                : leaf;
                 char url[1][512];
                 int nurl = hilt_cert_aia_urls(top, NID_ad_ca_issuers, url, 1);
                 int completes = 0;
@@ -210,32 +241,48 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
                 if (completes && !c->aia_fetch) {
                     char where[600];
                     snprintf(where, sizeof(where),
-                             "%s %s does not fetch missing intermediates (AIA)%s; it needs the server to send %s.",
+                             "%s %s does not fetch missing intermediates (AIA)%s; it needs the "
+                             "server to send %s.",
                              c->name, c->version,
-                             c->intermediate_preload ? " and only preloads the publicly disclosed (CCADB) ones" : "",
+                             c->intermediate_preload
+                                 ? " and only preloads the publicly disclosed (CCADB) ones"
+                                 : "",
                              iss);
-                    struct hilt_finding *f = hilt_findings_add(fs, HILT_C_CHAIN_INCOMPLETE, "missing", iss, "found_in", where, NULL);
-                    if (f) hilt_finding_evidence(f, "the server sent %d certificate%s; the chain needs %s (caIssuers %s)",
-                                                 sk_X509_num(chain), sk_X509_num(chain) == 1 ? "" : "s", iss, nurl ? url[0] : "-");
+                    struct hilt_finding *f = hilt_findings_add(
+                        fs, HILT_C_CHAIN_INCOMPLETE, "missing", iss, "found_in", where, NULL);
+                    if (f)
+                        hilt_finding_evidence(
+                            f,
+                            "the server sent %d certificate%s; the chain needs %s (caIssuers %s)",
+                            sk_X509_num(chain), sk_X509_num(chain) == 1 ? "" : "s", iss,
+                            nurl ? url[0] : "-");
                 } else if (!completes && nurl && !t->aia_fetched) {
                     char where[700];
-                    snprintf(where, sizeof(where),
-                             "%s %s %s; this simulation did not fetch %s.", c->name, c->version,
-                             c->aia_fetch ? "would try to fetch it from the caIssuers URL" : "does not fetch missing intermediates (AIA)",
+                    snprintf(where, sizeof(where), "%s %s %s; this simulation did not fetch %s.",
+                             c->name, c->version,
+                             c->aia_fetch ? "would try to fetch it from the caIssuers URL"
+                                          : "does not fetch missing intermediates (AIA)",
                              url[0]);
-                    hilt_findings_add(fs, HILT_C_CHAIN_INCOMPLETE, "missing", iss, "found_in", where, NULL);
+                    hilt_findings_add(fs, HILT_C_CHAIN_INCOMPLETE, "missing", iss, "found_in",
+                                      where, NULL);
                 } else if (!completes) {
-                    struct hilt_finding *f = hilt_findings_add(fs, HILT_C_UNTRUSTED_ROOT, "root", iss, NULL);
-                    if (f) hilt_finding_evidence(f, "no certificate for %s is in the trust store standing in for the %s store",
-                                                 iss, c->trust_store);
+                    struct hilt_finding *f =
+                        hilt_findings_add(fs, HILT_C_UNTRUSTED_ROOT, "root", iss, NULL);
+                    if (f)
+                        hilt_finding_evidence(f,
+                                              "no certificate for %s is in the trust store "
+                                              "standing in for the %s store",
+                                              iss, c->trust_store);
                 } else if (c->aia_fetch) {
-                    snprintf(note, notecap, "the server omits %s; %s %s fetches it from %s", iss, c->name, c->version,
-                             nurl ? url[0] : "the caIssuers URL");
+                    snprintf(note, notecap, "the server omits %s; %s %s fetches it from %s", iss,
+                             c->name, c->version, nurl ? url[0] : "the caIssuers URL");
                 }
             }
             for (int i = 0; i < v.n; i++) {
                 const struct hilt_verify_issue *is = &v.issues[i];
-                X509 *x = v.chain && is->depth < sk_X509_num(v.chain) ? sk_X509_value(v.chain, is->depth) : leaf;
+                X509 *x = v.chain && is->depth < sk_X509_num(v.chain)
+                              ? sk_X509_value(v.chain, is->depth)
+                              : leaf;
                 subject_of(x, subj, sizeof(subj));
                 char a[32], d[32];
                 switch (is->error) {
@@ -248,12 +295,14 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
                 case X509_V_ERR_CERT_HAS_EXPIRED:
                     fmt_time(hilt_cert_not_after(x), a);
                     fmt_delta((long long)(now - hilt_cert_not_after(x)), d, sizeof(d));
-                    hilt_findings_add(fs, HILT_C_CERT_EXPIRED, "subject", subj, "not_after", a, "delta", d, NULL);
+                    hilt_findings_add(fs, HILT_C_CERT_EXPIRED, "subject", subj, "not_after", a,
+                                      "delta", d, NULL);
                     break;
                 case X509_V_ERR_CERT_NOT_YET_VALID:
                     fmt_time(hilt_cert_not_before(x), a);
                     fmt_delta((long long)(hilt_cert_not_before(x) - now), d, sizeof(d));
-                    hilt_findings_add(fs, HILT_C_CERT_NOT_YET_VALID, "subject", subj, "not_before", a, "delta", d, NULL);
+                    hilt_findings_add(fs, HILT_C_CERT_NOT_YET_VALID, "subject", subj, "not_before",
+                                      a, "delta", d, NULL);
                     break;
                 case X509_V_ERR_INVALID_PURPOSE:
                     hilt_findings_add(fs, HILT_C_BAD_KEY_USAGE, "subject", subj, "detail",
@@ -263,8 +312,8 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
                     if (is_issuer_missing(is->error)) break;
                     {
                         char det[400];
-                        snprintf(det, sizeof(det), "certificate verification failed at %s: %s", is->subject,
-                                 X509_verify_cert_error_string(is->error));
+                        snprintf(det, sizeof(det), "certificate verification failed at %s: %s",
+                                 is->subject, X509_verify_cert_error_string(is->error));
                         hilt_findings_add(fs, HILT_C_HANDSHAKE_FAILED, "detail", det, NULL);
                     }
                 }
@@ -284,7 +333,8 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
                 GENERAL_NAME *gn = sk_GENERAL_NAME_value(g, i);
                 if (gn->type != GEN_DNS) continue;
                 l += (size_t)snprintf(covered + l, sizeof(covered) - l, "%s%.*s", l ? ", " : "",
-                                      ASN1_STRING_length(gn->d.dNSName), (const char *)ASN1_STRING_get0_data(gn->d.dNSName));
+                                      ASN1_STRING_length(gn->d.dNSName),
+                                      (const char *)ASN1_STRING_get0_data(gn->d.dNSName));
             }
             GENERAL_NAMES_free(g);
             hilt_findings_add(fs, HILT_C_HOSTNAME_MISMATCH, "name", t->host, "covered",
@@ -296,7 +346,8 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
 
 /* ---- the server's answer ---------------------------------------------------- */
 
-static void judge_alert(const struct hilt_client *c, const struct hilt_server_flight *f, struct hilt_sim_result *r)
+static void judge_alert(const struct hilt_client *c, const struct hilt_server_flight *f,
+                        struct hilt_sim_result *r)
 {
     char vs[96];
     versions_str(c, vs, sizeof(vs));
@@ -305,36 +356,44 @@ static void judge_alert(const struct hilt_client *c, const struct hilt_server_fl
     case 70: /* protocol_version */
     case 86: /* inappropriate_fallback */
         verdict(r, HILT_C_PROTOCOL_VERSION_MISMATCH,
-                "the server refused the hello with a %s alert: it accepts none of the versions %s offers (%s)", an,
-                c->name, vs);
+                "the server refused the hello with a %s alert: it accepts none of the versions %s "
+                "offers (%s)",
+                an, c->name, vs);
         break;
     case 40: /* handshake_failure */
         if (hilt_client_max_version(c) <= HILT_SSL3) {
             /* Servers built without SSLv3 (OpenSSL 1.1+) refuse it with handshake_failure. */
             verdict(r, HILT_C_PROTOCOL_VERSION_MISMATCH,
-                    "the server refused the hello with a %s alert: %s speaks only %s, which current servers do not", an,
-                    c->name, vs);
+                    "the server refused the hello with a %s alert: %s speaks only %s, which "
+                    "current servers do not",
+                    an, c->name, vs);
             break;
         }
         /* fall through */
     case 71: /* insufficient_security */
         verdict(r, HILT_C_NO_SHARED_CIPHER,
-                "the server refused the hello with a %s alert: none of the client's %zu cipher suites%s is acceptable "
+                "the server refused the hello with a %s alert: none of the client's %zu cipher "
+                "suites%s is acceptable "
                 "to it",
-                an, c->ciphers.n, (c->versions & HILT_VERSION_BIT(HILT_TLS13)) ? " (or, for TLS 1.3, groups)" : "");
+                an, c->ciphers.n,
+                (c->versions & HILT_VERSION_BIT(HILT_TLS13)) ? " (or, for TLS 1.3, groups)" : "");
         break;
     case 112:
         verdict(r, HILT_C_SNI_REQUIRED, "the server refused the hello with unrecognized_name: %s",
                 c->sni ? "it does not host the name this client sent" : "this client sends no SNI");
         break;
     case 120:
-        verdict(r, HILT_C_ALPN_MISMATCH, "the server refused every ALPN protocol the client offers (no_application_protocol)");
+        verdict(
+            r, HILT_C_ALPN_MISMATCH,
+            "the server refused every ALPN protocol the client offers (no_application_protocol)");
         break;
     case 116:
-        verdict(r, HILT_C_CLIENT_CERT_REQUIRED, "the server requires a client certificate (certificate_required)");
+        verdict(r, HILT_C_CLIENT_CERT_REQUIRED,
+                "the server requires a client certificate (certificate_required)");
         break;
     default:
-        verdict(r, HILT_C_HANDSHAKE_FAILED, "the server answered the hello with a %s alert (%d)", an, f->alert_desc);
+        verdict(r, HILT_C_HANDSHAKE_FAILED, "the server answered the hello with a %s alert (%d)",
+                an, f->alert_desc);
     }
 }
 
@@ -345,8 +404,8 @@ static int kx_of(uint16_t cipher, const char **kx)
     return ci != NULL;
 }
 
-int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t, const uint8_t *p, size_t n, int eof,
-                   struct hilt_sim_result *r)
+int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t, const uint8_t *p,
+                   size_t n, int eof, struct hilt_sim_result *r)
 {
     struct hilt_server_flight f;
     memset(&f, 0, sizeof(f));
@@ -358,11 +417,14 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
     result_init(c, r);
     if (!dec) {
         if (n == 0)
-            verdict(r, HILT_C_CONNECTION_RESET, "the server closed the connection without answering %s's hello", c->name);
+            verdict(r, HILT_C_CONNECTION_RESET,
+                    "the server closed the connection without answering %s's hello", c->name);
         else if (f.kind == HILT_FLIGHT_HELLO)
-            verdict(r, HILT_C_HANDSHAKE_FAILED, "the server closed the connection in the middle of its handshake flight");
+            verdict(r, HILT_C_HANDSHAKE_FAILED,
+                    "the server closed the connection in the middle of its handshake flight");
         else
-            verdict(r, HILT_C_HANDSHAKE_FAILED, "the server closed the connection after %zu bytes of an incomplete answer", n);
+            verdict(r, HILT_C_HANDSHAKE_FAILED,
+                    "the server closed the connection after %zu bytes of an incomplete answer", n);
         hilt_server_flight_free(&f);
         return 1;
     }
@@ -371,7 +433,8 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
         judge_alert(c, &f, r);
         goto done;
     case HILT_FLIGHT_SSLV2:
-        verdict(r, HILT_C_PROTOCOL_VERSION_MISMATCH, "the server answered in SSLv2, which %s does not speak", c->name);
+        verdict(r, HILT_C_PROTOCOL_VERSION_MISMATCH,
+                "the server answered in SSLv2, which %s does not speak", c->name);
         goto done;
     case HILT_FLIGHT_NOT_TLS:
         verdict(r, HILT_C_NOT_TLS, "the server's answer is not TLS");
@@ -389,15 +452,16 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
     char vs[96];
     versions_str(c, vs, sizeof(vs));
     if (hilt_tls_version_from_wire(f.version, &v) < 0 || !(c->versions & HILT_VERSION_BIT(v))) {
-        verdict(r, HILT_C_PROTOCOL_VERSION_MISMATCH, "the server chose %s; %s offers only %s", vname(f.version), c->name, vs);
+        verdict(r, HILT_C_PROTOCOL_VERSION_MISMATCH, "the server chose %s; %s offers only %s",
+                vname(f.version), c->name, vs);
         goto done;
     }
     if (!has(&c->ciphers, f.cipher)) {
         const struct hilt_cipher *ci = hilt_cipher_by_code(f.cipher);
         char hex[8];
         snprintf(hex, sizeof(hex), "0x%04X", f.cipher);
-        verdict(r, HILT_C_HANDSHAKE_FAILED, "the server chose %s, which %s did not offer", ci ? hilt_cipher_name(ci) : hex,
-                c->name);
+        verdict(r, HILT_C_HANDSHAKE_FAILED, "the server chose %s, which %s did not offer",
+                ci ? hilt_cipher_name(ci) : hex, c->name);
         goto done;
     }
     const char *kx = "";
@@ -407,7 +471,8 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
         r->hrr = f.hrr;
         if (f.key_share_group && c->groups.n && !has(&c->groups, f.key_share_group)) {
             const struct hilt_group *g = hilt_group_by_code(f.key_share_group);
-            verdict(r, HILT_C_NO_SHARED_GROUP, "the server asked for group %s, which %s does not support",
+            verdict(r, HILT_C_NO_SHARED_GROUP,
+                    "the server asked for group %s, which %s does not support",
                     g ? g->iana : "unknown", c->name);
             goto done;
         }
@@ -415,7 +480,8 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
         r->group = f.ske_curve;
         if (f.have_ske && c->groups.n && !has(&c->groups, f.ske_curve)) {
             const struct hilt_group *g = hilt_group_by_code(f.ske_curve);
-            verdict(r, HILT_C_NO_SHARED_GROUP, "the server used curve %s for ECDHE, which %s does not support",
+            verdict(r, HILT_C_NO_SHARED_GROUP,
+                    "the server used curve %s for ECDHE, which %s does not support",
                     g ? g->iana : "unknown", c->name);
             goto done;
         }
@@ -424,19 +490,23 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
         if (c->dh_min_bits && f.ske_dh_bits < c->dh_min_bits) {
             char bits[16];
             snprintf(bits, sizeof(bits), "%d", f.ske_dh_bits);
-            verdict(r, HILT_C_WEAK_DH, "the server used a %d-bit DH group; %s %s requires at least %d bits", f.ske_dh_bits,
-                    c->name, c->version, c->dh_min_bits);
+            verdict(r, HILT_C_WEAK_DH,
+                    "the server used a %d-bit DH group; %s %s requires at least %d bits",
+                    f.ske_dh_bits, c->name, c->version, c->dh_min_bits);
             goto done;
         }
         if (c->dh_max_bits && f.ske_dh_bits > c->dh_max_bits) {
-            verdict(r, HILT_C_HANDSHAKE_FAILED, "the server used a %d-bit DH group; %s %s cannot use groups above %d bits",
+            verdict(r, HILT_C_HANDSHAKE_FAILED,
+                    "the server used a %d-bit DH group; %s %s cannot use groups above %d bits",
                     f.ske_dh_bits, c->name, c->version, c->dh_max_bits);
             goto done;
         }
     }
-    if (v <= HILT_TLS11 && !c->legacy_kx_signatures && (!strcmp(kx, "ECDHE") || !strcmp(kx, "DHE"))) {
+    if (v <= HILT_TLS11 && !c->legacy_kx_signatures &&
+        (!strcmp(kx, "ECDHE") || !strcmp(kx, "DHE"))) {
         verdict(r, HILT_C_HANDSHAKE_FAILED,
-                "the server signs its %s key exchange with MD5+SHA-1, which %s %s refuses (legacy sigalg disallowed); "
+                "the server signs its %s key exchange with MD5+SHA-1, which %s %s refuses (legacy "
+                "sigalg disallowed); "
                 "it connects only with TLS 1.2 or an RSA key-exchange suite",
                 vname(f.version), c->name, c->version);
         goto done;
@@ -445,7 +515,8 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
     STACK_OF(X509) *chain = NULL, *own = NULL;
     if (v <= HILT_TLS12 && f.ncerts > 0) {
         own = sk_X509_new_null();
-        for (int i = 0; own && i < f.ncerts; i++) sk_X509_push(own, f.certs[i]);
+        for (int i = 0; own && i < f.ncerts; i++)
+            sk_X509_push(own, f.certs[i]);
         chain = own;
         r->chain = HILT_SIM_CHAIN_HANDSHAKE;
     } else if (v == HILT_TLS13 && t && t->chain && sk_X509_num(t->chain) > 0) {
@@ -476,10 +547,12 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
     r->connects = 1;
     r->code = 0;
     if (r->chain == HILT_SIM_CHAIN_SCANNER)
-        snprintf(r->reason, sizeof(r->reason), "TLS 1.3 encrypts the certificate: judged the chain the scanner fetched%s%s",
+        snprintf(r->reason, sizeof(r->reason),
+                 "TLS 1.3 encrypts the certificate: judged the chain the scanner fetched%s%s",
                  note[0] ? "; " : "", note);
     else if (!chain && v == HILT_TLS13)
-        snprintf(r->reason, sizeof(r->reason), "TLS 1.3 encrypts the certificate and no chain was supplied: not judged");
+        snprintf(r->reason, sizeof(r->reason),
+                 "TLS 1.3 encrypts the certificate and no chain was supplied: not judged");
     else if (note[0])
         snprintf(r->reason, sizeof(r->reason), "%s", note);
 done:
@@ -494,9 +567,10 @@ json_t *hilt_sim_result_json(const struct hilt_sim_result *r)
     json_object_set_new(o, "name", hilt_json_str(r->label));
     json_object_set_new(o, "connects", json_boolean(r->connects));
     enum hilt_tls_version v;
-    json_object_set_new(o, "version", r->connects && hilt_tls_version_from_wire(r->version, &v) == 0
-                                          ? json_string(hilt_tls_version_name(v))
-                                          : json_null());
+    json_object_set_new(o, "version",
+                        r->connects && hilt_tls_version_from_wire(r->version, &v) == 0
+                            ? json_string(hilt_tls_version_name(v))
+                            : json_null());
     const struct hilt_cipher *ci = r->connects ? hilt_cipher_by_code(r->cipher) : NULL;
     json_object_set_new(o, "cipher", ci ? json_string(hilt_cipher_name(ci)) : json_null());
     char hex[8];
@@ -504,7 +578,8 @@ json_t *hilt_sim_result_json(const struct hilt_sim_result *r)
     json_object_set_new(o, "cipher_code", ci ? json_string(hex) : json_null());
     const struct hilt_group *g = r->connects && r->group ? hilt_group_by_code(r->group) : NULL;
     json_object_set_new(o, "group", g ? json_string(g->iana) : json_null());
-    json_object_set_new(o, "code", r->connects ? json_null() : json_string(hilt_code_name(r->code)));
+    json_object_set_new(o, "code",
+                        r->connects ? json_null() : json_string(hilt_code_name(r->code)));
     json_object_set_new(o, "reason", r->reason[0] ? hilt_json_str(r->reason) : json_null());
     static const char *const chains[] = {NULL, "handshake", "scanner"};
     json_object_set_new(o, "chain", chains[r->chain] ? json_string(chains[r->chain]) : json_null());
@@ -513,8 +588,8 @@ json_t *hilt_sim_result_json(const struct hilt_sim_result *r)
 
 /* ---- blocking helpers ---------------------------------------------------------- */
 
-int hilt_sim_run(const struct hilt_client *c, const struct hilt_sim_target *t, const char *host, uint16_t port,
-                 int timeout_ms, struct hilt_sim_result *r, struct hilt_err *e)
+int hilt_sim_run(const struct hilt_client *c, const struct hilt_sim_target *t, const char *host,
+                 uint16_t port, int timeout_ms, struct hilt_sim_result *r, struct hilt_err *e)
 {
     struct hilt_buf hello, in;
     hilt_buf_init(&hello, 1 << 16);
@@ -540,8 +615,11 @@ int hilt_sim_run(const struct hilt_client *c, const struct hilt_sim_target *t, c
             off += (size_t)w;
             continue;
         }
-        if (w < 0 && (errno == EAGAIN || errno == EINTR) && hilt_fd_wait(fd, POLLOUT, deadline) == 1) continue;
-        hilt_sim_fail(c, HILT_C_CONNECTION_RESET, "the connection failed while sending the ClientHello", r);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR) &&
+            hilt_fd_wait(fd, POLLOUT, deadline) == 1)
+            continue;
+        hilt_sim_fail(c, HILT_C_CONNECTION_RESET,
+                      "the connection failed while sending the ClientHello", r);
         rc = 0;
         goto out;
     }
@@ -549,7 +627,8 @@ int hilt_sim_run(const struct hilt_client *c, const struct hilt_sim_target *t, c
         int w = hilt_fd_wait(fd, POLLIN, deadline);
         if (w == 0) {
             char why[128];
-            snprintf(why, sizeof(why), "no complete answer to the ClientHello within %d ms", timeout_ms);
+            snprintf(why, sizeof(why), "no complete answer to the ClientHello within %d ms",
+                     timeout_ms);
             hilt_sim_fail(c, HILT_C_HANDSHAKE_TIMEOUT, why, r);
             break;
         }
@@ -568,7 +647,8 @@ out:
     return rc;
 }
 
-STACK_OF(X509) *hilt_sim_fetch_chain(const char *host, uint16_t port, const char *sni, int timeout_ms, struct hilt_err *e)
+STACK_OF(X509) * hilt_sim_fetch_chain(const char *host, uint16_t port, const char *sni,
+                                      int timeout_ms, struct hilt_err *e)
 {
     struct addrinfo *ai = NULL;
     if (hilt_resolve(host, port, &ai, e) < 0) return NULL;
@@ -585,7 +665,9 @@ STACK_OF(X509) *hilt_sim_fetch_chain(const char *host, uint16_t port, const char
             r.chain = NULL;
         } else {
             hilt_err_set(e, HILT_E_NET, 0, "%s:%u sent no certificate (%s)", host, port,
-                         r.ssl_error[0] ? r.ssl_error : r.net_msg[0] ? r.net_msg : "handshake failed");
+                         r.ssl_error[0] ? r.ssl_error
+                         : r.net_msg[0] ? r.net_msg
+                                        : "handshake failed");
         }
     }
     hilt_tls_result_free(&r);
@@ -593,7 +675,7 @@ STACK_OF(X509) *hilt_sim_fetch_chain(const char *host, uint16_t port, const char
     return out;
 }
 
-static STACK_OF(X509) *certs_from_body(const uint8_t *p, size_t n)
+static STACK_OF(X509) * certs_from_body(const uint8_t *p, size_t n)
 {
     STACK_OF(X509) *sk = sk_X509_new_null();
     if (!sk || n == 0 || n > (1u << 20)) return sk;
@@ -606,7 +688,8 @@ static STACK_OF(X509) *certs_from_body(const uint8_t *p, size_t n)
     q = p;
     PKCS7 *p7 = d2i_PKCS7(NULL, &q, (long)n);
     if (p7) {
-        STACK_OF(X509) *in = OBJ_obj2nid(p7->type) == NID_pkcs7_signed && p7->d.sign ? p7->d.sign->cert : NULL;
+        STACK_OF(X509) *in =
+            OBJ_obj2nid(p7->type) == NID_pkcs7_signed && p7->d.sign ? p7->d.sign->cert : NULL;
         for (int i = 0; in && i < sk_X509_num(in); i++) {
             X509 *c = sk_X509_value(in, i);
             X509_up_ref(c);
@@ -623,7 +706,7 @@ static STACK_OF(X509) *certs_from_body(const uint8_t *p, size_t n)
     return sk;
 }
 
-STACK_OF(X509) *hilt_sim_fetch_aia(STACK_OF(X509) *chain, X509_STORE *store, int timeout_ms)
+STACK_OF(X509) * hilt_sim_fetch_aia(STACK_OF(X509) * chain, X509_STORE *store, int timeout_ms)
 {
     STACK_OF(X509) *got = sk_X509_new_null();
     if (!got || !chain || !sk_X509_num(chain)) return got;
@@ -634,7 +717,8 @@ STACK_OF(X509) *hilt_sim_fetch_aia(STACK_OF(X509) *chain, X509_STORE *store, int
             struct hilt_verify v;
             STACK_OF(X509) *probe = sk_X509_new_null();
             int done = 0;
-            if (probe && sk_X509_push(probe, cur) && hilt_verify_chain(store, probe, got, hilt_now(), 0, 0, &v, NULL) == 0) {
+            if (probe && sk_X509_push(probe, cur) &&
+                hilt_verify_chain(store, probe, got, hilt_now(), 0, 0, &v, NULL) == 0) {
                 done = !missing_issuer(&v);
                 hilt_verify_free(&v);
             }
@@ -648,14 +732,17 @@ STACK_OF(X509) *hilt_sim_fetch_aia(STACK_OF(X509) *chain, X509_STORE *store, int
             if (strncmp(urls[i], "http://", 7)) continue;
             struct hilt_http_resp resp;
             hilt_http_resp_init(&resp, 1 << 20);
-            if (hilt_http_fetch("GET", urls[i], NULL, NULL, 0, timeout_ms, &resp, NULL) == 0 && resp.status == 200) {
+            if (hilt_http_fetch("GET", urls[i], NULL, NULL, 0, timeout_ms, &resp, NULL) == 0 &&
+                resp.status == 200) {
                 STACK_OF(X509) *sk = certs_from_body(resp.body.data, resp.body.len);
                 for (int k = 0; sk && k < sk_X509_num(sk); k++) {
                     X509 *x = sk_X509_value(sk, k);
                     if (X509_check_issued(x, cur) == X509_V_OK && !next) {
                         X509_up_ref(x);
-                        if (sk_X509_push(got, x)) next = x;
-                        else X509_free(x);
+                        if (sk_X509_push(got, x))
+                            next = x;
+                        else
+                            X509_free(x);
                     }
                 }
                 sk_X509_pop_free(sk, X509_free);

@@ -34,15 +34,21 @@ static void builtin_has_forty_sourced_profiles(void **st)
     for (size_t i = 0; i < cs->n; i++) {
         const struct hilt_client *c = &cs->v[i];
         assert_true(c->sources.n >= 1);
-        for (size_t k = 0; k < c->sources.n; k++) assert_true(strlen(c->sources.v[k]) > 20);
+        for (size_t k = 0; k < c->sources.n; k++)
+            assert_true(strlen(c->sources.v[k]) > 20);
         assert_true(c->ciphers.n > 0);
         assert_true(c->versions != 0);
         assert_non_null(c->trust_store);
-        /* Every code point resolves in policy/suites.h (the loader guarantees it; state it anyway). */
-        for (size_t k = 0; k < c->ciphers.n; k++) assert_non_null(hilt_cipher_by_code(c->ciphers.v[k]));
-        for (size_t k = 0; k < c->groups.n; k++) assert_non_null(hilt_group_by_code(c->groups.v[k]));
-        for (size_t k = 0; k < c->key_shares.n; k++) assert_non_null(hilt_group_by_code(c->key_shares.v[k]));
-        for (size_t k = 0; k < c->sigalgs.n; k++) assert_non_null(hilt_sigalg_by_code(c->sigalgs.v[k]));
+        /* Every code point resolves in policy/suites.h (the loader guarantees it; state it anyway).
+         */
+        for (size_t k = 0; k < c->ciphers.n; k++)
+            assert_non_null(hilt_cipher_by_code(c->ciphers.v[k]));
+        for (size_t k = 0; k < c->groups.n; k++)
+            assert_non_null(hilt_group_by_code(c->groups.v[k]));
+        for (size_t k = 0; k < c->key_shares.n; k++)
+            assert_non_null(hilt_group_by_code(c->key_shares.v[k]));
+        for (size_t k = 0; k < c->sigalgs.n; k++)
+            assert_non_null(hilt_sigalg_by_code(c->sigalgs.v[k]));
     }
 }
 
@@ -51,13 +57,39 @@ static void builtin_covers_the_required_clients(void **st)
 {
     (void)st;
     const struct hilt_clients *cs = builtin();
-    static const char *const ids[] = {
-        "chrome-101-win10", "chromium-137-win11", "firefox-100-win10", "safari-15.4-macos12", "safari-12.1-ios12",
-        "edge-101-win10", "ie-11-win7", "ie-11-win10", "android-4.4", "android-5.0", "android-6.0", "android-7.0",
-        "android-8.1", "android-9", "android-10", "android-11", "android-12", "android-13-14", "java-7u25",
-        "java-8u161", "java-11", "java-17", "java-21", "openssl-1.0.2", "openssl-1.1.1-debian", "openssl-3.0",
-        "curl-debian12", "python-3.11-debian12", "go-1.17", "dotnet-fw-4.5-win7", "dotnet-fw-4.8-win10",
-        "mbedtls-2.28", "wolfssl-5.5"};
+    static const char *const ids[] = {"chrome-101-win10",
+                                      "chromium-137-win11",
+                                      "firefox-100-win10",
+                                      "safari-15.4-macos12",
+                                      "safari-12.1-ios12",
+                                      "edge-101-win10",
+                                      "ie-11-win7",
+                                      "ie-11-win10",
+                                      "android-4.4",
+                                      "android-5.0",
+                                      "android-6.0",
+                                      "android-7.0",
+                                      "android-8.1",
+                                      "android-9",
+                                      "android-10",
+                                      "android-11",
+                                      "android-12",
+                                      "android-13-14",
+                                      "java-7u25",
+                                      "java-8u161",
+                                      "java-11",
+                                      "java-17",
+                                      "java-21",
+                                      "openssl-1.0.2",
+                                      "openssl-1.1.1-debian",
+                                      "openssl-3.0",
+                                      "curl-debian12",
+                                      "python-3.11-debian12",
+                                      "go-1.17",
+                                      "dotnet-fw-4.5-win7",
+                                      "dotnet-fw-4.8-win10",
+                                      "mbedtls-2.28",
+                                      "wolfssl-5.5"};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         const struct hilt_client *c = hilt_clients_find(cs, ids[i]);
         if (!c) fprintf(stderr, "missing client profile %s\n", ids[i]);
@@ -96,26 +128,29 @@ static int listed_unresolved(const struct hilt_client *c, const char *what, uint
 
 /* Each list, compared with the stored hello: same entries, same order; what
  * hilt's tables cannot name is listed under `unresolved`, repeats dropped. */
-static void same_list(const struct hilt_client *c, const char *what, const uint16_t *wire, size_t nw,
-                      const struct hilt_u16list *l, int skip_scsv)
+static void same_list(const struct hilt_client *c, const char *what, const uint16_t *wire,
+                      size_t nw, const struct hilt_u16list *l, int skip_scsv)
 {
     size_t j = 0;
     for (size_t i = 0; i < nw; i++) {
         uint16_t v = wire[i];
         if (skip_scsv && (v == 0x00ff || v == 0x5600)) continue;
         int seen = 0;
-        for (size_t k = 0; k < j; k++) seen |= l->v[k] == v;
+        for (size_t k = 0; k < j; k++)
+            seen |= l->v[k] == v;
         if (seen) continue;
         if (j < l->n && l->v[j] == v) {
             j++;
             continue;
         }
         if (!listed_unresolved(c, what, v)) {
-            fprintf(stderr, "%s: %s 0x%04x of the hello is not in the profile (position %zu)\n", c->id, what, v, i);
+            fprintf(stderr, "%s: %s 0x%04x of the hello is not in the profile (position %zu)\n",
+                    c->id, what, v, i);
             fail();
         }
     }
-    if (j != l->n) fprintf(stderr, "%s: %s: the profile lists %zu, the hello %zu\n", c->id, what, l->n, j);
+    if (j != l->n)
+        fprintf(stderr, "%s: %s: the profile lists %zu, the hello %zu\n", c->id, what, l->n, j);
     assert_int_equal(j, l->n);
 }
 
@@ -126,7 +161,8 @@ static void fields_equal_the_captured_hellos(void **st)
     size_t checked = 0;
     for (size_t i = 0; i < cs->n; i++) {
         const struct hilt_client *c = &cs->v[i];
-        if (!c->hello_hex || c->record_version == 0x0002) continue; /* SSLv2-format: not a TLS record */
+        if (!c->hello_hex || c->record_version == 0x0002)
+            continue; /* SSLv2-format: not a TLS record */
         size_t n = strlen(c->hello_hex) / 2;
         uint8_t *raw = malloc(n);
         assert_non_null(raw);
@@ -197,7 +233,8 @@ static void built_hello_round_trips(void **st)
         assert_int_equal(hilt_client_hello_parse(b.data, b.len, 1, &ch), 0);
         size_t nc = 0;
         for (size_t k = 0; k < ch.nciphers; k++)
-            if (ch.ciphers[k] != 0x00ff && ch.ciphers[k] != 0x5600) assert_int_equal(ch.ciphers[k], c->ciphers.v[nc++]);
+            if (ch.ciphers[k] != 0x00ff && ch.ciphers[k] != 0x5600)
+                assert_int_equal(ch.ciphers[k], c->ciphers.v[nc++]);
         assert_int_equal(nc, c->ciphers.n);
         assert_int_equal(ch.ngroups, c->groups.n);
         assert_int_equal(ch.nsigalgs, c->sigalgs.n);
@@ -219,8 +256,10 @@ static void json_of_a_profile(void **st)
     const struct hilt_client *c = hilt_clients_find(builtin(), "chrome-101-win10");
     json_t *j = hilt_client_json(c, 0);
     assert_string_equal(json_string_value(json_object_get(j, "id")), "chrome-101-win10");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "ciphers"), 0)), "TLS_AES_128_GCM_SHA256");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "groups"), 0)), "x25519");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "ciphers"), 0)),
+                        "TLS_AES_128_GCM_SHA256");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "groups"), 0)),
+                        "x25519");
     assert_true(json_is_true(json_object_get(j, "aia_fetch")));
     assert_null(json_object_get(j, "hello"));
     json_decref(j);
@@ -228,17 +267,20 @@ static void json_of_a_profile(void **st)
 
 /* ---- the loader's errors ---- */
 
-#define ONE(body)                                                                                                      \
-    "{\"version\": 1, \"clients\": [{\"id\": \"x-1\", \"name\": \"X\", \"version\": \"1\", \"versions\": "            \
-    "[\"TLSv1.2\"], \"ciphers\": [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"], \"sni\": true, "                        \
-    "\"aia_fetch\": false, \"sha1_certificates\": \"accept\", \"sources\": [\"a test, not a real client\"]" body "}]}"
+#define ONE(body)                                                                                  \
+    "{\"version\": 1, \"clients\": [{\"id\": \"x-1\", \"name\": \"X\", \"version\": \"1\", "       \
+    "\"versions\": "                                                                               \
+    "[\"TLSv1.2\"], \"ciphers\": [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"], \"sni\": true, "     \
+    "\"aia_fetch\": false, \"sha1_certificates\": \"accept\", \"sources\": [\"a test, not a real " \
+    "client\"]" body "}]}"
 
 static void expect_error(const char *doc, const char *needle)
 {
     struct hilt_clients *c = NULL;
     struct hilt_err e = {0};
     int rc = hilt_clients_load_mem(doc, strlen(doc), "t.json", &c, &e);
-    if (rc == 0 || !strstr(e.msg, needle)) fprintf(stderr, "doc: %s\nwanted '%s', got rc %d '%s'\n", doc, needle, rc, e.msg);
+    if (rc == 0 || !strstr(e.msg, needle))
+        fprintf(stderr, "doc: %s\nwanted '%s', got rc %d '%s'\n", doc, needle, rc, e.msg);
     assert_int_equal(rc, -1);
     assert_null(c);
     assert_int_equal(e.kind, HILT_E_INPUT);
@@ -250,8 +292,9 @@ static void loader_accepts_minimal_and_rejects_bad(void **st)
     (void)st;
     struct hilt_clients *c = NULL;
     struct hilt_err e = {0};
-    const char *ok = ONE(", \"groups\": [\"x25519\", \"P-256\"], \"key_shares\": [\"x25519\"], \"sigalgs\": "
-                         "[\"0x0403\"], \"alpn\": [\"h2\"], \"rsa_min_bits\": 2048, \"dh_min_bits\": null");
+    const char *ok =
+        ONE(", \"groups\": [\"x25519\", \"P-256\"], \"key_shares\": [\"x25519\"], \"sigalgs\": "
+            "[\"0x0403\"], \"alpn\": [\"h2\"], \"rsa_min_bits\": 2048, \"dh_min_bits\": null");
     assert_int_equal(hilt_clients_load_mem(ok, strlen(ok), "t.json", &c, &e), 0);
     assert_int_equal(c->n, 1);
     assert_int_equal(c->v[0].groups.v[1], 0x0017);
@@ -269,15 +312,20 @@ static void loader_accepts_minimal_and_rejects_bad(void **st)
     expect_error("{\"version\": 2, \"clients\": []}", "the only version is 1");
     expect_error("{\"clients\": [7]}", "clients[0]: expected an object");
     expect_error(ONE(", \"ciphers\": [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA255\"]"), "duplicate");
-    expect_error("{\"clients\": [{\"id\": \"x\", \"name\": \"X\", \"version\": \"1\", \"versions\": [\"TLSv1.2\"], "
-                 "\"ciphers\": [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA255\"], \"sni\": true, \"aia_fetch\": false, "
+    expect_error("{\"clients\": [{\"id\": \"x\", \"name\": \"X\", \"version\": \"1\", "
+                 "\"versions\": [\"TLSv1.2\"], "
+                 "\"ciphers\": [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA255\"], \"sni\": true, "
+                 "\"aia_fetch\": false, "
                  "\"sha1_certificates\": \"accept\", \"sources\": [\"somewhere, in a book\"]}]}",
-                 "clients[0] (x).ciphers[0]: unknown cipher suite 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA255' (did you mean "
+                 "clients[0] (x).ciphers[0]: unknown cipher suite "
+                 "'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA255' (did you mean "
                  "'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'?)");
     expect_error(ONE(", \"groups\": [\"secp256r2\"]"), "groups[0]: unknown group 'secp256r2'");
     expect_error(ONE(", \"sigalgs\": [\"rsa_pkcs1_md5\"]"), "sigalgs[0]: unknown signature scheme");
-    expect_error(ONE(", \"groups\": [\"x25519\", \"x25519\"]"), "groups[1]: 'x25519' is listed twice");
-    expect_error(ONE(", \"groups\": [\"x25519\"], \"key_shares\": [\"secp256r1\"]"), "not in the client's groups");
+    expect_error(ONE(", \"groups\": [\"x25519\", \"x25519\"]"),
+                 "groups[1]: 'x25519' is listed twice");
+    expect_error(ONE(", \"groups\": [\"x25519\"], \"key_shares\": [\"secp256r1\"]"),
+                 "not in the client's groups");
     expect_error(ONE(", \"cipher\": []"), "unknown key 'cipher'");
     expect_error(ONE(", \"rsa_min_bits\": \"2048\""), "rsa_min_bits: expected a whole number");
     expect_error(ONE(", \"rsa_min_bits\": 99999"), "outside");
@@ -286,26 +334,35 @@ static void loader_accepts_minimal_and_rejects_bad(void **st)
     expect_error(ONE(", \"hello\": \"16030\""), "hello: expected an even number of hex digits");
     expect_error(ONE(", \"record_version\": \"TLSv1.4\""), "record_version: unknown version");
     expect_error(ONE(", \"dh_min_bits\": 2048, \"dh_max_bits\": 1024"), "smaller than dh_min_bits");
-    expect_error("{\"clients\": [{\"id\": \"x\", \"name\": \"X\", \"version\": \"1\", \"versions\": [\"TLSv1.2\"], "
+    expect_error("{\"clients\": [{\"id\": \"x\", \"name\": \"X\", \"version\": \"1\", "
+                 "\"versions\": [\"TLSv1.2\"], "
                  "\"ciphers\": [\"TLS_AES_128_GCM_SHA256\"], \"sni\": true, \"aia_fetch\": false, "
                  "\"sha1_certificates\": \"accept\", \"sources\": [\"somewhere, in a book\"]}]}",
                  "cannot be used with any version the client offers");
-    expect_error("{\"clients\": [{\"id\": \"x\", \"name\": \"X\", \"version\": \"1\", \"versions\": [\"TLSv1.2\"], "
-                 "\"ciphers\": [\"AES128-SHA\"], \"sni\": true, \"aia_fetch\": false, \"sha1_certificates\": \"accept\", "
+    expect_error("{\"clients\": [{\"id\": \"x\", \"name\": \"X\", \"version\": \"1\", "
+                 "\"versions\": [\"TLSv1.2\"], "
+                 "\"ciphers\": [\"AES128-SHA\"], \"sni\": true, \"aia_fetch\": false, "
+                 "\"sha1_certificates\": \"accept\", "
                  "\"sources\": []}]}",
                  "sources: the list is empty");
-    expect_error("{\"clients\": [{\"id\": \"x\", \"name\": \"X\", \"version\": \"1\", \"versions\": [\"TLSv1.2\"], "
-                 "\"ciphers\": [\"AES128-SHA\"], \"aia_fetch\": false, \"sha1_certificates\": \"accept\", "
-                 "\"sources\": [\"somewhere, in a book\"]}]}",
-                 "sni: missing");
+    expect_error(
+        "{\"clients\": [{\"id\": \"x\", \"name\": \"X\", \"version\": \"1\", \"versions\": "
+        "[\"TLSv1.2\"], "
+        "\"ciphers\": [\"AES128-SHA\"], \"aia_fetch\": false, \"sha1_certificates\": \"accept\", "
+        "\"sources\": [\"somewhere, in a book\"]}]}",
+        "sni: missing");
     expect_error("{\"clients\": [{\"id\": \"Bad Id\", \"name\": \"X\"}]}", "id: 'Bad Id' is not");
     expect_error(ONE(", \"sha1_certificates\": \"maybe\""), "duplicate");
-    const char *twice = "{\"clients\": [" "{\"id\": \"a\", \"name\": \"X\", \"version\": \"1\", \"versions\": [\"TLSv1.2\"], "
-                        "\"ciphers\": [\"AES128-SHA\"], \"sni\": true, \"aia_fetch\": false, \"sha1_certificates\": "
-                        "\"reject\", \"sources\": [\"somewhere, in a book\"]}, {\"id\": \"a\", \"name\": \"X\", "
-                        "\"version\": \"1\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [\"AES128-SHA\"], \"sni\": true, "
-                        "\"aia_fetch\": false, \"sha1_certificates\": \"reject\", \"sources\": [\"somewhere, in a "
-                        "book\"]}]}";
+    const char *twice =
+        "{\"clients\": ["
+        "{\"id\": \"a\", \"name\": \"X\", \"version\": \"1\", \"versions\": [\"TLSv1.2\"], "
+        "\"ciphers\": [\"AES128-SHA\"], \"sni\": true, \"aia_fetch\": false, "
+        "\"sha1_certificates\": "
+        "\"reject\", \"sources\": [\"somewhere, in a book\"]}, {\"id\": \"a\", \"name\": \"X\", "
+        "\"version\": \"1\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [\"AES128-SHA\"], \"sni\": "
+        "true, "
+        "\"aia_fetch\": false, \"sha1_certificates\": \"reject\", \"sources\": [\"somewhere, in a "
+        "book\"]}]}";
     expect_error(twice, "clients[1] (a).id: 'a' is already used by clients[0]");
     /* Files: missing, and the size bound. */
     assert_int_equal(hilt_clients_load_file("/nonexistent/clients.json", &c, &e), -1);
@@ -314,7 +371,8 @@ static void loader_accepts_minimal_and_rejects_bad(void **st)
     assert_non_null(big);
     memset(big, ' ', HILT_CLIENTS_MAX_BYTES + 1);
     big[HILT_CLIENTS_MAX_BYTES + 1] = '\0';
-    assert_int_equal(hilt_clients_load_mem(big, HILT_CLIENTS_MAX_BYTES + 1, "big.json", &c, &e), -1);
+    assert_int_equal(hilt_clients_load_mem(big, HILT_CLIENTS_MAX_BYTES + 1, "big.json", &c, &e),
+                     -1);
     assert_non_null(strstr(e.msg, "larger than"));
     free(big);
 }

@@ -35,9 +35,11 @@ static void builtin_profiles_against_real_clients(void **st)
 {
     (void)st;
     struct hilt_impact r;
-    const struct hilt_profile *modern = builtin_profile("modern"), *inter = builtin_profile("intermediate");
+    const struct hilt_profile *modern = builtin_profile("modern"),
+                              *inter = builtin_profile("intermediate");
     /* TLS 1.3 only locks out everything that stops at TLS 1.2. */
-    const char *old[] = {"android-4.4", "ie-11-win7", "java-7u25", "java-8u161", "mbedtls-2.28", "safari-10-osx1012"};
+    const char *old[] = {"android-4.4", "ie-11-win7",   "java-7u25",
+                         "java-8u161",  "mbedtls-2.28", "safari-10-osx1012"};
     for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
         eval_client(old[i], modern, &r);
         assert_false(r.connects);
@@ -59,7 +61,9 @@ static void builtin_profiles_against_real_clients(void **st)
     eval_client("android-4.4", inter, &r);
     assert_true(r.connects);
     assert_int_equal(r.version, HILT_TLS12);
-    assert_int_equal(r.cipher, 0xc030); /* its first suite the profile allows (client order: no server preference) */
+    assert_int_equal(
+        r.cipher,
+        0xc030); /* its first suite the profile allows (client order: no server preference) */
     eval_client("safari-6-ios6", inter, &r);
     assert_false(r.connects);
     assert_int_equal(r.code, HILT_C_NO_SHARED_CIPHER);
@@ -70,14 +74,17 @@ static void builtin_profiles_against_real_clients(void **st)
     assert_true(r.connects);
     /* Every built-in client against every built-in profile: no crash, a code when locked out. */
     const struct hilt_clients *cs = hilt_clients_builtin(NULL);
-    const char *profiles[] = {"modern", "intermediate", "old", "public-web", "internal-api", "partner", "iot"};
+    const char *profiles[] = {"modern",       "intermediate", "old", "public-web",
+                              "internal-api", "partner",      "iot"};
     for (size_t k = 0; k < sizeof(profiles) / sizeof(profiles[0]); k++)
         for (size_t i = 0; i < cs->n; i++) {
             struct hilt_offer o;
             hilt_offer_from_client(&cs->v[i], &o);
             hilt_impact_eval(&o, builtin_profile(profiles[k]), &r);
-            if (!r.connects) assert_true(r.reason[0]);
-            else assert_true(r.cipher != 0);
+            if (!r.connects)
+                assert_true(r.reason[0]);
+            else
+                assert_true(r.cipher != 0);
         }
 }
 
@@ -86,7 +93,8 @@ static struct hilt_policy *policy(const char *yaml)
 {
     struct hilt_policy *p = NULL;
     struct hilt_err e = {0};
-    if (hilt_policy_load_mem(yaml, strlen(yaml), "t.yaml", &p, &e) < 0) fprintf(stderr, "%s\n", e.msg);
+    if (hilt_policy_load_mem(yaml, strlen(yaml), "t.yaml", &p, &e) < 0)
+        fprintf(stderr, "%s\n", e.msg);
     assert_non_null(p);
     return p;
 }
@@ -112,30 +120,31 @@ static void offer_init(struct hilt_offer *o)
 static void each_rule_on_its_own(void **st)
 {
     (void)st;
-    struct hilt_policy *pol = policy("profiles:\n"
-                                     "  p:\n"
-                                     "    versions: [TLSv1.2]\n"
-                                     "    ciphers: [ECDHE-RSA-AES128-GCM-SHA256, DHE-RSA-AES128-GCM-SHA256, AES128-GCM-SHA256]\n"
-                                     "    groups: [X25519]\n"
-                                     "    certificate: {key_types: [rsa], rsa_min_bits: 1024}\n"
-                                     "  dhe:\n"
-                                     "    versions: [TLSv1.2]\n"
-                                     "    ciphers: [DHE-RSA-AES128-GCM-SHA256]\n"
-                                     "    dh_min_bits: 3072\n"
-                                     "    certificate: {key_types: [rsa]}\n"
-                                     "  order:\n"
-                                     "    versions: [TLSv1.2]\n"
-                                     "    ciphers: [AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256]\n"
-                                     "    server_preference: true\n"
-                                     "  old:\n"
-                                     "    versions: [TLSv1.0]\n"
-                                     "    ciphers: [ECDHE-RSA-AES128-SHA, AES128-SHA]\n"
-                                     "    server_preference: true\n"
-                                     "  sig:\n"
-                                     "    versions: [TLSv1.2]\n"
-                                     "    ciphers: [ECDHE-ECDSA-AES128-GCM-SHA256]\n"
-                                     "    signature_algorithms: [ed25519]\n"
-                                     "    certificate: {key_types: [ecdsa]}\n");
+    struct hilt_policy *pol = policy(
+        "profiles:\n"
+        "  p:\n"
+        "    versions: [TLSv1.2]\n"
+        "    ciphers: [ECDHE-RSA-AES128-GCM-SHA256, DHE-RSA-AES128-GCM-SHA256, AES128-GCM-SHA256]\n"
+        "    groups: [X25519]\n"
+        "    certificate: {key_types: [rsa], rsa_min_bits: 1024}\n"
+        "  dhe:\n"
+        "    versions: [TLSv1.2]\n"
+        "    ciphers: [DHE-RSA-AES128-GCM-SHA256]\n"
+        "    dh_min_bits: 3072\n"
+        "    certificate: {key_types: [rsa]}\n"
+        "  order:\n"
+        "    versions: [TLSv1.2]\n"
+        "    ciphers: [AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256]\n"
+        "    server_preference: true\n"
+        "  old:\n"
+        "    versions: [TLSv1.0]\n"
+        "    ciphers: [ECDHE-RSA-AES128-SHA, AES128-SHA]\n"
+        "    server_preference: true\n"
+        "  sig:\n"
+        "    versions: [TLSv1.2]\n"
+        "    ciphers: [ECDHE-ECDSA-AES128-GCM-SHA256]\n"
+        "    signature_algorithms: [ed25519]\n"
+        "    certificate: {key_types: [ecdsa]}\n");
     struct hilt_offer o;
     struct hilt_impact r;
     const struct hilt_profile *p = hilt_policy_profile(pol, "p");
@@ -208,7 +217,8 @@ static void each_rule_on_its_own(void **st)
     assert_non_null(strstr(r.reason, "signature scheme"));
     /* TLS 1.3 without a usable share: the server asks (HRR) and it still works. */
     static const uint16_t t13[] = {0x1301};
-    static const uint16_t groups[] = {0x001e, 0x001d, 0x0017}; /* x448 first: modern does not speak it */
+    static const uint16_t groups[] = {0x001e, 0x001d,
+                                      0x0017}; /* x448 first: modern does not speak it */
     static const uint16_t share[] = {0x001e};
     offer_init(&o);
     o.versions = HILT_VERSION_BIT(HILT_TLS13);
@@ -233,8 +243,10 @@ static void each_rule_on_its_own(void **st)
 static const char *observed_doc =
     "{\"clients\": ["
     "{\"ja4\": \"t13d1516h2_8daaf6152771_d8a2da3f94cd\", \"versions\": [\"TLSv1.3\", \"TLSv1.2\"],"
-    " \"ciphers\": [\"TLS_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\", \"TLS_FUTURE_SUITE\"],"
-    " \"groups\": [\"x25519\", \"secp256r1\"], \"sigalgs\": [\"ecdsa_secp256r1_sha256\", \"rsa_pss_rsae_sha256\"],"
+    " \"ciphers\": [\"TLS_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\", "
+    "\"TLS_FUTURE_SUITE\"],"
+    " \"groups\": [\"x25519\", \"secp256r1\"], \"sigalgs\": [\"ecdsa_secp256r1_sha256\", "
+    "\"rsa_pss_rsae_sha256\"],"
     " \"alpn\": [\"h2\"], \"sni\": \"shop.example\", \"count\": 900,"
     " \"first_seen\": \"2026-05-01T12:00:00Z\", \"last_seen\": \"2026-05-02T12:00:00.5+02:00\"},"
     "{\"ja4\": \"t12d090900_aaaaaaaaaaaa_bbbbbbbbbbbb\", \"versions\": [\"TLSv1.0\"],"
@@ -246,7 +258,8 @@ static void observed_clients_weighted(void **st)
     (void)st;
     struct hilt_observed *ob = NULL;
     struct hilt_err e = {0};
-    assert_int_equal(hilt_observed_load_mem(observed_doc, strlen(observed_doc), "obs.json", &ob, &e), 0);
+    assert_int_equal(
+        hilt_observed_load_mem(observed_doc, strlen(observed_doc), "obs.json", &ob, &e), 0);
     assert_int_equal(ob->n, 2);
     assert_int_equal(ob->v[0].count, 900);
     assert_int_equal(ob->v[0].ciphers.n, 2);
@@ -282,18 +295,26 @@ static void observed_errors_name_the_field(void **st)
         {"{\"clients\": [1]}", "clients[0]: expected an object"},
         {"{\"clients\": [{\"versions\": [\"TLSv1.3\"], \"ciphers\": []}]}", "clients[0].ja4"},
         {"{\"clients\": [{\"ja4\": \"x\", \"ciphers\": []}]}", "clients[0].versions"},
-        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv9\"], \"ciphers\": []}]}", "clients[0].versions[0]"},
-        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"]}]}", "clients[0].ciphers: missing"},
-        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [7]}]}", "clients[0].ciphers[0]"},
-        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], \"groups\": \"x25519\"}]}",
+        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv9\"], \"ciphers\": []}]}",
+         "clients[0].versions[0]"},
+        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"]}]}",
+         "clients[0].ciphers: missing"},
+        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [7]}]}",
+         "clients[0].ciphers[0]"},
+        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], "
+         "\"groups\": \"x25519\"}]}",
          "clients[0].groups: expected a list"},
-        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], \"count\": -1}]}",
+        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], \"count\": "
+         "-1}]}",
          "clients[0].count"},
-        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], \"sni\": 5}]}",
+        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], \"sni\": "
+         "5}]}",
          "clients[0].sni"},
-        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], \"first_seen\": \"yesterday\"}]}",
+        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], "
+         "\"first_seen\": \"yesterday\"}]}",
          "clients[0].first_seen: expected an RFC 3339 time"},
-        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], \"alpn\": [\"\"]}]}",
+        {"{\"clients\": [{\"ja4\": \"x\", \"versions\": [\"TLSv1.2\"], \"ciphers\": [], \"alpn\": "
+         "[\"\"]}]}",
          "clients[0].alpn[0]"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

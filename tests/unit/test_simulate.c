@@ -111,7 +111,8 @@ static size_t serve(const struct leaf *l, X509 *inter, int min, int max, const c
     ERR_clear_error();
     size_t n = 0;
     int got;
-    while (n < cap && (got = BIO_read(bout, out + n, (int)(cap - n))) > 0) n += (size_t)got;
+    while (n < cap && (got = BIO_read(bout, out + n, (int)(cap - n))) > 0)
+        n += (size_t)got;
     SSL_free(ssl);
     SSL_CTX_free(ctx);
     return n;
@@ -127,7 +128,7 @@ static const struct hilt_client *client(const char *id)
 struct env {
     struct pki pki;
     X509_STORE *store;
-    STACK_OF(X509) *aia;
+    STACK_OF(X509) * aia;
     struct hilt_sim_target t;
 };
 
@@ -155,17 +156,19 @@ static void env_free(struct env *v)
 }
 
 /* Simulate one client against one in-memory server configuration. */
-static void sim(const struct env *v, const char *id, const struct leaf *l, int send_inter, int min, int max,
-                const char *ciphers, struct hilt_sim_result *r)
+static void sim(const struct env *v, const char *id, const struct leaf *l, int send_inter, int min,
+                int max, const char *ciphers, struct hilt_sim_result *r)
 {
     const struct hilt_client *c = client(id);
     struct hilt_buf hello;
     hilt_buf_init(&hello, 1 << 16);
     assert_int_equal(hilt_sim_hello(c, &v->t, &hello, NULL), 0);
     static uint8_t buf[65536];
-    size_t n = serve(l, send_inter ? v->pki.inter : NULL, min, max, ciphers, &hello, buf, sizeof(buf));
+    size_t n =
+        serve(l, send_inter ? v->pki.inter : NULL, min, max, ciphers, &hello, buf, sizeof(buf));
     /* Never decisive on a prefix of the server's first record, and never a crash. */
-    for (size_t k = 0; k < 5 && k < n; k++) assert_int_equal(hilt_sim_judge(c, &v->t, buf, k, 0, r), 0);
+    for (size_t k = 0; k < 5 && k < n; k++)
+        assert_int_equal(hilt_sim_judge(c, &v->t, buf, k, 0, r), 0);
     assert_int_equal(hilt_sim_judge(c, &v->t, buf, n, 1, r), 1);
     assert_string_equal(r->client, id);
     if (!r->connects) assert_true(r->reason[0]);
@@ -186,7 +189,8 @@ static void tls13_only_server_locks_out_old_clients(void **st)
         assert_false(r.connects);
         assert_int_equal(r.code, HILT_C_PROTOCOL_VERSION_MISMATCH);
     }
-    /* Chrome connects; TLS 1.3 hides the chain, so without one from the scanner it is not judged. */
+    /* Chrome connects; TLS 1.3 hides the chain, so without one from the scanner it is not judged.
+     */
     sim(&v, "chrome-101-win10", &l, 1, TLS1_3_VERSION, TLS1_3_VERSION, NULL, &r);
     assert_true(r.connects);
     assert_int_equal(r.version, 0x0304);
@@ -228,9 +232,11 @@ static void weak_rsa_key_by_each_clients_floor(void **st)
     struct leaf l;
     leaf_init(&l, &v.pki, 1, 1024, "sha256");
     struct hilt_sim_result r;
-    const char *strict[] = {"curl-debian12", "python-3.11-debian12", "safari-15.4-macos12", "mbedtls-2.28"};
+    const char *strict[] = {"curl-debian12", "python-3.11-debian12", "safari-15.4-macos12",
+                            "mbedtls-2.28"};
     for (size_t i = 0; i < sizeof(strict) / sizeof(strict[0]); i++) {
-        sim(&v, strict[i], &l, 1, TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA", &r);
+        sim(&v, strict[i], &l, 1, TLS1_2_VERSION, TLS1_2_VERSION,
+            "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA", &r);
         assert_false(r.connects);
         assert_int_equal(r.code, HILT_C_WEAK_KEY);
         assert_non_null(strstr(r.reason, "rsa-1024"));
@@ -238,7 +244,8 @@ static void weak_rsa_key_by_each_clients_floor(void **st)
     }
     const char *lenient[] = {"chrome-101-win10", "android-4.4", "java-8u161"};
     for (size_t i = 0; i < sizeof(lenient) / sizeof(lenient[0]); i++) {
-        sim(&v, lenient[i], &l, 1, TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA", &r);
+        sim(&v, lenient[i], &l, 1, TLS1_2_VERSION, TLS1_2_VERSION,
+            "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA", &r);
         if (!r.connects) fprintf(stderr, "%s: %s\n", lenient[i], r.reason);
         assert_true(r.connects);
         assert_int_equal(r.version, 0x0303);
@@ -318,7 +325,8 @@ static void time_name_trust_and_sha1(void **st)
     X509_STORE_free(other);
     v.t.store = v.store;
     leaf_free(&l);
-    /* SHA-1: refused by OpenSSL 3 clients and Apple everywhere, by Firefox under public roots only. */
+    /* SHA-1: refused by OpenSSL 3 clients and Apple everywhere, by Firefox under public roots only.
+     */
     leaf_init(&l, &v.pki, 0, 256, "sha1");
     sim(&v, "curl-debian12", &l, 1, TLS1_2_VERSION, TLS1_2_VERSION, NULL, &r);
     assert_int_equal(r.code, HILT_C_WEAK_SIGNATURE);
@@ -352,7 +360,8 @@ static void old_tls10_cbc_server(void **st)
         assert_int_equal(r.version, 0x0301);
     }
     /* ... modern ones refuse. */
-    const char *modern[] = {"chrome-101-win10", "firefox-100-win10", "android-13-14", "java-17", "edge-101-win10"};
+    const char *modern[] = {"chrome-101-win10", "firefox-100-win10", "android-13-14", "java-17",
+                            "edge-101-win10"};
     for (size_t i = 0; i < sizeof(modern) / sizeof(modern[0]); i++) {
         sim(&v, modern[i], &l, 1, TLS1_VERSION, TLS1_VERSION, ciphers, &r);
         assert_false(r.connects);
