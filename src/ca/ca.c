@@ -324,6 +324,27 @@ static int ensure_signer(struct hilt_ca *ca, struct hilt_err *e)
     return 0;
 }
 
+int hilt_ca_use_signer_process(struct hilt_ca *ca, const struct hilt_signer_proc_opts *o,
+                               struct hilt_err *e)
+{
+    struct hilt_ca_signer *s = NULL;
+    if (hilt_signer_open_process(ca->rec.key_ref, ca->home, o, &s, e) < 0) {
+        hilt_err_prefix(e, "CA '%s'", ca->rec.name);
+        return -1;
+    }
+    if (X509_check_private_key(ca->issuer, hilt_signer_key(s)) != 1) {
+        ERR_clear_error();
+        hilt_signer_close(s);
+        return hilt_err_set(e, HILT_E_INPUT, 0,
+                            "CA '%s': the signer process's key (%s) does not match the issuing "
+                            "certificate",
+                            ca->rec.name, ca->rec.key_ref);
+    }
+    hilt_signer_close(ca->signer);
+    ca->signer = s;
+    return 0;
+}
+
 /* ---- issuance ------------------------------------------------------------ */
 
 void hilt_issued_free(struct hilt_issued *o)

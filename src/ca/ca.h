@@ -62,6 +62,14 @@ struct hilt_ca *hilt_ca_open(struct hilt_store *st, const char *home, const char
                              struct hilt_err *e);
 void hilt_ca_close(struct hilt_ca *ca);
 
+struct hilt_signer_proc_opts;
+/* Sign through a signer child instead of loading the key in this process
+ * (ca/signer.h): what a network-facing process (hilt ocsp serve, hilt
+ * serve) calls before it opens any listener. The child's public key must
+ * match the issuing certificate. */
+int hilt_ca_use_signer_process(struct hilt_ca *ca, const struct hilt_signer_proc_opts *o,
+                               struct hilt_err *e);
+
 struct hilt_issue_req {
     const char *const *names; /* from --name; may be empty with a CSR */
     size_t nnames;

@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "x509/pem.h"
 
+#include <openssl/objects.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@ static void file_close(void *impl)
     EVP_PKEY_free(impl);
 }
 
-static const struct hilt_signer_ops file_ops = {"file", file_key, file_close};
+static const struct hilt_signer_ops file_ops = {"file", file_key, file_close, NULL};
 
 int hilt_signer_open(const char *ref, const char *home, struct hilt_ca_signer **out,
                      struct hilt_err *e)
@@ -68,8 +69,38 @@ const char *hilt_signer_kind(const struct hilt_ca_signer *s)
 void hilt_signer_close(struct hilt_ca_signer *s)
 {
     if (!s) return;
+    EVP_PKEY_CTX_free(s->pctx);
     s->ops->close(s->impl);
     free(s);
+}
+
+int hilt_signer_sign_digests(struct hilt_ca_signer *s, int md_nid, const uint8_t *dgst,
+                             size_t dlen, size_t n, uint8_t *sigs, size_t *lens,
+                             struct hilt_err *e)
+{
+    if (s->ops->sign_digests) return s->ops->sign_digests(s->impl, md_nid, dgst, dlen, n, sigs, lens, e);
+    /* One context per signer, initialised once per digest: the per-call
+     * cost is the signature itself, not algorithm look-ups. */
+    if (!s->pctx || s->pctx_md != md_nid) {
+        EVP_PKEY_CTX_free(s->pctx);
+        s->pctx = EVP_PKEY_CTX_new(hilt_signer_key(s), NULL);
+        const EVP_MD *md = EVP_get_digestbynid(md_nid);
+        if (!s->pctx || !md || EVP_PKEY_sign_init(s->pctx) <= 0 ||
+            EVP_PKEY_CTX_set_signature_md(s->pctx, md) <= 0) {
+            EVP_PKEY_CTX_free(s->pctx);
+            s->pctx = NULL;
+            return hilt_err_ossl(e, HILT_E_RUNTIME, "cannot set up signing with %s",
+                                 OBJ_nid2sn(md_nid));
+        }
+        s->pctx_md = md_nid;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t sl = HILT_SIG_MAX;
+        if (EVP_PKEY_sign(s->pctx, sigs + i * HILT_SIG_MAX, &sl, dgst + i * dlen, dlen) <= 0)
+            return hilt_err_ossl(e, HILT_E_RUNTIME, "signing failed");
+        lens[i] = sl;
+    }
+    return 0;
 }
 
 void hilt_pkcs11_uri_strip_pin(const char *uri, char *out, size_t cap)

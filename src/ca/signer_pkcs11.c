@@ -37,7 +37,7 @@ static void p11_close(void *impl)
     free(p);
 }
 
-const struct hilt_signer_ops hilt_signer_pkcs11_ops = {"pkcs11", p11_key, p11_close};
+const struct hilt_signer_ops hilt_signer_pkcs11_ops = {"pkcs11", p11_key, p11_close, NULL};
 
 /* module-path=… in the URI's query (RFC 7512 §2.3), copied out. */
 static int uri_module(const char *uri, char *out, size_t cap)

@@ -4,6 +4,7 @@
 
 #include "ca/ca.h"
 #include "ca/csr.h"
+#include "ca/signer.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -553,10 +554,20 @@ static int do_crl(int argc, char **argv)
     return rc;
 }
 
+/* `hilt ca signer-child FD REF HOME RUN_AS`: the re-exec'd signer process
+ * (ca/signer_proc.c). Not for people: the parent passes the channel as FD. */
+static int do_signer_child(int argc, char **argv)
+{
+    if (argc != 5 || strcmp(argv[1], "3"))
+        return cli_usage("ca signer-child", "internal command; started by hilt itself");
+    return hilt_signer_child_main(3, argv[2], argv[3], argv[4]);
+}
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
-} subs[] = {{"init", do_init},
+} subs[] = {{"signer-child", do_signer_child},
+            {"init", do_init},
             {"roots", do_roots},
             {"issue", do_issue},
             {"revoke", do_revoke},
