@@ -393,10 +393,10 @@ json_t *hilt_impact_json(const struct hilt_impact *r)
     json_t *o = json_object();
     json_object_set_new(o, "connects", json_boolean(r->connects));
     json_object_set_new(o, "version",
-                        r->connects && r->version >= 0
+                        r->version >= 0
                             ? json_string(hilt_tls_version_name((enum hilt_tls_version)r->version))
                             : json_null());
-    const struct hilt_cipher *c = r->connects ? hilt_cipher_by_code(r->cipher) : NULL;
+    const struct hilt_cipher *c = r->cipher ? hilt_cipher_by_code(r->cipher) : NULL;
     json_object_set_new(o, "cipher", c ? json_string(hilt_cipher_name(c)) : json_null());
     if (c) {
         char hex[8];
@@ -405,7 +405,7 @@ json_t *hilt_impact_json(const struct hilt_impact *r)
     } else {
         json_object_set_new(o, "cipher_code", json_null());
     }
-    const struct hilt_group *g = r->connects && r->group ? hilt_group_by_code(r->group) : NULL;
+    const struct hilt_group *g = r->group ? hilt_group_by_code(r->group) : NULL;
     json_object_set_new(o, "group", g ? json_string(g->iana) : json_null());
     json_object_set_new(o, "certificate",
                         r->connects && r->cert ? json_string(r->cert) : json_null());

@@ -560,6 +560,7 @@ done:
     return 1;
 }
 
+/* What the server agreed to stays visible when the client then refuses (a weak key, say). */
 json_t *hilt_sim_result_json(const struct hilt_sim_result *r)
 {
     json_t *o = json_object();
@@ -568,15 +569,15 @@ json_t *hilt_sim_result_json(const struct hilt_sim_result *r)
     json_object_set_new(o, "connects", json_boolean(r->connects));
     enum hilt_tls_version v;
     json_object_set_new(o, "version",
-                        r->connects && hilt_tls_version_from_wire(r->version, &v) == 0
+                        r->version && hilt_tls_version_from_wire(r->version, &v) == 0
                             ? json_string(hilt_tls_version_name(v))
                             : json_null());
-    const struct hilt_cipher *ci = r->connects ? hilt_cipher_by_code(r->cipher) : NULL;
+    const struct hilt_cipher *ci = r->cipher ? hilt_cipher_by_code(r->cipher) : NULL;
     json_object_set_new(o, "cipher", ci ? json_string(hilt_cipher_name(ci)) : json_null());
     char hex[8];
     snprintf(hex, sizeof(hex), "0x%04X", r->cipher);
     json_object_set_new(o, "cipher_code", ci ? json_string(hex) : json_null());
-    const struct hilt_group *g = r->connects && r->group ? hilt_group_by_code(r->group) : NULL;
+    const struct hilt_group *g = r->group ? hilt_group_by_code(r->group) : NULL;
     json_object_set_new(o, "group", g ? json_string(g->iana) : json_null());
     json_object_set_new(o, "code",
                         r->connects ? json_null() : json_string(hilt_code_name(r->code)));

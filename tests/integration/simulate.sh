@@ -12,10 +12,23 @@ source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/lib_pki.sh"
 source "$ROOT/tests/lib_servers.sh"
 
+# Listening ports below the ephemeral range: the hundreds of connections the simulated
+# clients make leave their own local ports in TIME_WAIT, which a server cannot bind.
+sim_port() {
+  local lo p
+  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  (( lo > 12000 )) || { free_port; return; }
+  for _ in $(seq 1 200); do
+    p=$(( 10000 + RANDOM % (lo - 10000) ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  free_port
+}
+
 SAN="DNS:localhost,IP:127.0.0.1"
 pki_ca root
 pki_int int root
-AIA_PORT=$(free_port)
+AIA_PORT=$(sim_port)
 mkdir -p "$T/aia"
 openssl x509 -in "$P/int.pem" -outform DER -out "$T/aia/int.der"
 bg python3 -m http.server "$AIA_PORT" --bind 127.0.0.1 --directory "$T/aia"
@@ -33,7 +46,7 @@ s_server() {
   local extra=(-cert_chain "$P/int.pem")
   [[ $chain == leaf ]] && extra=()
   for try in 1 2 3 4 5; do
-    PORT=$(free_port)
+    PORT=$(sim_port)
     openssl s_server -quiet -www -accept "127.0.0.1:$PORT" -cert "$P/$leaf.pem" -key "$P/$leaf.key" \
       "${extra[@]}" "$@" 2>"$T/s_server-$name.err" &
     local pid=$!
@@ -99,7 +112,7 @@ mkdir -p "$T/nginx-cert"
 cp "$P/ec.pem" "$T/nginx-cert/cert.pem"; cp "$P/ec.key" "$T/nginx-cert/key.pem"
 started=0
 for try in 1 2 3; do
-  PORT=$(free_port)
+  PORT=$(sim_port)
   if start_nginx "$T/leafonly.conf" "$T/nginx-cert" "$PORT" 2>"$T/nginx.err"; then started=1; break; fi
 done
 if (( started )); then
