@@ -17,6 +17,7 @@ peer_pkgs=(
   sslscan testssl.sh nghttp2-client softhsm2 postgresql
   libengine-pkcs11-openssl sqlite3
   default-jre-headless  # policy_java.sh: the JVM reads hilt's rendered Java TLS settings
+  python3  # impact.sh/simulate.sh serve /observed and AIA issuers (http.server); gen_clients.py
 )
 
 missing=()
