@@ -225,10 +225,15 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
                                 : leaf;
                 char url[1][512];
                 int nurl = hilt_cert_aia_urls(top, NID_ad_ca_issuers, url, 1);
-                int completes = 0;
-                if (t->aia && sk_X509_num(t->aia) &&
+                int completes = 0, fetched_some = t->aia && sk_X509_num(t->aia) > 0;
+                char top_iss[300] = "";
+                if (fetched_some &&
                     hilt_verify_chain(t->store, chain, t->aia, now, 0, 0, &v2, &e) == 0) {
                     completes = !missing_issuer(&v2);
+                    X509 *top2 = v2.chain && sk_X509_num(v2.chain)
+                                     ? sk_X509_value(v2.chain, sk_X509_num(v2.chain) - 1)
+                                     : top;
+                    hilt_name_fmt(X509_get_issuer_name(top2), top_iss, sizeof(top_iss));
                     if (completes && c->aia_fetch) {
                         hilt_verify_free(&v);
                         v = v2;
@@ -256,23 +261,26 @@ static void judge_chain(const struct hilt_client *c, const struct hilt_sim_targe
                             "the server sent %d certificate%s; the chain needs %s (caIssuers %s)",
                             sk_X509_num(chain), sk_X509_num(chain) == 1 ? "" : "s", iss,
                             nurl ? url[0] : "-");
-                } else if (!completes && nurl && !t->aia_fetched) {
+                } else if (!completes && nurl && !fetched_some) {
+                    /* A caIssuers URL means the missing certificate is an intermediate. */
                     char where[700];
-                    snprintf(where, sizeof(where), "%s %s %s; this simulation did not fetch %s.",
-                             c->name, c->version,
+                    snprintf(where, sizeof(where), "%s %s %s; %s %s.", c->name, c->version,
                              c->aia_fetch ? "would try to fetch it from the caIssuers URL"
                                           : "does not fetch missing intermediates (AIA)",
+                             t->aia_fetched ? "nothing usable could be fetched from"
+                                            : "this simulation did not fetch",
                              url[0]);
                     hilt_findings_add(fs, HILT_C_CHAIN_INCOMPLETE, "missing", iss, "found_in",
                                       where, NULL);
                 } else if (!completes) {
+                    const char *root = top_iss[0] ? top_iss : iss;
                     struct hilt_finding *f =
-                        hilt_findings_add(fs, HILT_C_UNTRUSTED_ROOT, "root", iss, NULL);
+                        hilt_findings_add(fs, HILT_C_UNTRUSTED_ROOT, "root", root, NULL);
                     if (f)
                         hilt_finding_evidence(f,
                                               "no certificate for %s is in the trust store "
                                               "standing in for the %s store",
-                                              iss, c->trust_store);
+                                              root, c->trust_store);
                 } else if (c->aia_fetch) {
                     snprintf(note, notecap, "the server omits %s; %s %s fetches it from %s", iss,
                              c->name, c->version, nurl ? url[0] : "the caIssuers URL");
@@ -537,7 +545,7 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
             }
             if (root->code == HILT_C_CHAIN_INCOMPLETE) {
                 size_t l = strlen(r->reason);
-                snprintf(r->reason + l, sizeof(r->reason) - l, " %s", root->remediation);
+                snprintf(r->reason + l, sizeof(r->reason) - l, ". %s", root->remediation);
             }
         }
         hilt_findings_free(&fs);

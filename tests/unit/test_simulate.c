@@ -292,10 +292,23 @@ static void missing_intermediate_and_aia(void **st)
     assert_false(r.connects);
     assert_int_equal(r.code, HILT_C_CHAIN_INCOMPLETE);
     assert_non_null(strstr(r.reason, "did not fetch"));
-    /* Fetched and still nowhere: the root is not trusted. */
+    /* Fetched, but nothing came back: still an intermediate the server should send. */
     v.t.aia_fetched = 1;
     sim(&v, "chrome-101-win10", &l, 0, TLS1_2_VERSION, TLS1_2_VERSION, NULL, &r);
-    assert_int_equal(r.code, HILT_C_UNTRUSTED_ROOT);
+    assert_int_equal(r.code, HILT_C_CHAIN_INCOMPLETE);
+    assert_non_null(strstr(r.reason, "nothing usable could be fetched"));
+    /* Fetched, and the completed chain ends at a root nobody trusts. */
+    v.t.aia = v.aia;
+    X509_STORE *empty = X509_STORE_new();
+    v.t.store = empty;
+    const char *both[] = {"chrome-101-win10", "android-4.4"};
+    for (size_t i = 0; i < 2; i++) {
+        sim(&v, both[i], &l, 0, TLS1_2_VERSION, TLS1_2_VERSION, NULL, &r);
+        assert_int_equal(r.code, HILT_C_UNTRUSTED_ROOT);
+        assert_non_null(strstr(r.reason, "Sim Root"));
+    }
+    v.t.store = v.store;
+    X509_STORE_free(empty);
     leaf_free(&l);
     env_free(&v);
 }
