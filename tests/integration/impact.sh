@@ -95,9 +95,22 @@ expect_exit 0 "observed against old: nobody fails" "$HILT" policy impact --obser
 # The same document over HTTP on loopback.
 mkdir -p "$T/www"
 cp "$T/observed.json" "$T/www/observed"
-WPORT=$(free_port)
-bg python3 -m http.server "$WPORT" --bind 127.0.0.1 --directory "$T/www"
-if wait_port "$WPORT" 10; then
+# A port below the ephemeral range, tried again if it was taken in the meantime.
+http_up=0
+lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+for try in 1 2 3 4 5; do
+  WPORT=$(( 10000 + RANDOM % (lo > 12000 ? lo - 10000 : 20000) ))
+  python3 -m http.server "$WPORT" --bind 127.0.0.1 --directory "$T/www" >"$T/http.log" 2>&1 &
+  wpid=$!
+  _bg_pids+=("$wpid")
+  for _ in $(seq 1 100); do
+    kill -0 "$wpid" 2>/dev/null || break
+    if (exec 3<>"/dev/tcp/127.0.0.1/$WPORT") 2>/dev/null; then http_up=1; break; fi
+    sleep 0.05
+  done
+  (( http_up )) && break
+done
+if (( http_up )); then
   expect_exit 1 "observed URL" "$HILT" policy impact --observed "http://127.0.0.1:$WPORT/observed" --profile intermediate --json
   jq_eq "observed URL: same result" "$T/last.out" '.failing_handshakes' 1000
   jq_eq "observed URL: source named" "$T/last.out" '.source' "http://127.0.0.1:$WPORT/observed"
