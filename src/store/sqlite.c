@@ -20,9 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define SQ_PARAMS_MAX 32
+
 struct sq {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    /* index of parameter $i+1 in each statement (0: absent), found once at
+     * prepare time instead of by name on every execution */
+    unsigned char pidx[ST_COUNT][SQ_PARAMS_MAX];
 };
 
 static int sq_err(struct hilt_store *s, int rc, const char *what, struct hilt_err *e)
@@ -52,11 +57,16 @@ static int sq_exec(struct hilt_store *s, enum hilt_stmt id, const struct hilt_va
             sqlite3_prepare_v3(q->db, hilt_stmts[id].sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
         if (rc != SQLITE_OK) return sq_err(s, rc, "prepare", e);
         q->st[id] = st;
+        for (int i = 0; i < SQ_PARAMS_MAX; i++) {
+            char name[8];
+            snprintf(name, sizeof(name), "$%d", i + 1);
+            int idx = sqlite3_bind_parameter_index(st, name);
+            q->pidx[id][i] = idx > 0 && idx < 256 ? (unsigned char)idx : 0;
+        }
     }
+    if (np > SQ_PARAMS_MAX) return hilt_err_set(e, HILT_E_RUNTIME, 0, "store: too many parameters");
     for (int i = 0; i < np; i++) {
-        char name[8];
-        snprintf(name, sizeof(name), "$%d", i + 1);
-        int idx = sqlite3_bind_parameter_index(st, name);
+        int idx = q->pidx[id][i];
         if (idx <= 0) continue;
         switch (p[i].t) {
         case HV_NULL:

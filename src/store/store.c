@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,19 @@
 
 #define CERT_COLS                                                                                  \
     "serial, sha256, ca, seq, shard, subject, names, not_before, not_after, key_type, owner, "     \
-    "service, env, status, source, revoked_at, revoke_reason, created"
+    "service, env, status, source, revoked_at, revoke_reason, created, issuer, issuer_key, "       \
+    "pipeline"
+/* The DER column follows the CERT_COLS_N certificate columns. */
+#define CERT_COLS_N 21
+#define CERT_DER_JOIN " FROM certs LEFT JOIN cert_der ON cert_id = id "
 #define CA_COLS                                                                                    \
     "name, key_type, key_ref, root_pem, cert_pem, ocsp_url, crl_url, aia_url, allow_domains, "     \
     "max_lifetime, crl_shard_size, next_seq, crl_number, created"
+
+#define MANIFEST_COLS "name, spec_hash, spec_json, source, data_dir, current_rev, created, updated"
+#define REV_COLS                                                                                   \
+    "name, rev, state, sha256, serial, spec_hash, dir, not_after, files_json, created, "           \
+    "applied_at, note"
 
 const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
     [ST_SCHEMA_VERSION] = {"SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL},
@@ -42,24 +52,22 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
                      "RETURNING crl_number",
                      NULL},
     [ST_CERT_INSERT] = {"INSERT INTO certs(" CERT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                        "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+                        "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
+                        "RETURNING id",
                         NULL},
     [ST_CERT_DER_INSERT] = {"INSERT INTO cert_der(cert_id, der) VALUES ($1, $2)", NULL},
-    [ST_CERT_GET_SERIAL] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
-                            "WHERE serial = $1",
+    /* Serials are unique per issuer: hilt's own first, then the newest. */
+    [ST_CERT_GET_SERIAL] = {"SELECT " CERT_COLS ", der" CERT_DER_JOIN
+                            "WHERE serial = $1 ORDER BY (source = 'issued') DESC, id DESC LIMIT 1",
                             NULL},
-    [ST_CERT_GET_SHA] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
-                         "WHERE sha256 = $1",
-                         NULL},
+    [ST_CERT_GET_SHA] = {"SELECT " CERT_COLS ", der" CERT_DER_JOIN "WHERE sha256 = $1", NULL},
     [ST_CERT_LIST_ALL] = {"SELECT " CERT_COLS ", NULL FROM certs ORDER BY id", NULL},
-    [ST_CERT_LIST_ALL_DER] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
-                              "ORDER BY id",
-                              NULL},
+    [ST_CERT_LIST_ALL_DER] = {"SELECT " CERT_COLS ", der" CERT_DER_JOIN "ORDER BY id", NULL},
     /* status = 'active' literally, so the partial index certs_expiry applies. */
     [ST_CERT_EXPIRING] = {"SELECT " CERT_COLS ", NULL FROM certs WHERE status = 'active' AND "
                           "not_after >= $1 AND not_after < $2 ORDER BY not_after",
                           NULL},
-    [ST_CERT_EXPIRING_DER] = {"SELECT " CERT_COLS ", der FROM certs JOIN cert_der ON cert_id = id "
+    [ST_CERT_EXPIRING_DER] = {"SELECT " CERT_COLS ", der" CERT_DER_JOIN
                               "WHERE status = 'active' AND not_after >= $1 AND not_after < $2 "
                               "ORDER BY not_after",
                               NULL},
@@ -78,11 +86,14 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
     [ST_CERT_COUNT_REVOKED] = {"SELECT COUNT(*) FROM certs WHERE ca = $1 AND revoked_at IS NOT "
                                "NULL AND not_after >= $2",
                                NULL},
-    /* Monotonic: never clears a revocation, so none can be lost. */
+    /* Monotonic: never clears a revocation, so none can be lost. Only
+     * certificates hilt issued: it is not the CA of imported ones. */
     [ST_CERT_REVOKE] = {"UPDATE certs SET status = 'revoked', revoked_at = $2, revoke_reason = "
-                        "$3 WHERE serial = $1 AND revoked_at IS NULL",
+                        "$3 WHERE serial = $1 AND revoked_at IS NULL AND source = 'issued'",
                         NULL},
-    [ST_CERT_REVOKED_AT] = {"SELECT COALESCE(revoked_at, 0) FROM certs WHERE serial = $1", NULL},
+    [ST_CERT_REVOKED_AT] = {"SELECT COALESCE(revoked_at, 0) FROM certs WHERE serial = $1 AND "
+                            "source = 'issued'",
+                            NULL},
     [ST_AUDIT_HEAD_LOCK] = {"SELECT seq, hash FROM audit_head WHERE id = 1",
                             "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"},
     [ST_AUDIT_HEAD_GET] = {"SELECT seq, hash FROM audit_head WHERE id = 1", NULL},
@@ -93,6 +104,89 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
     [ST_AUDIT_WALK] = {"SELECT seq, time, actor, action, object, result, prev, hash FROM audit "
                        "ORDER BY seq",
                        NULL},
+    /* ---- schema 2: the OCSP responder, inventory details, manifests ---- */
+    [ST_CERT_LIST_CA] = {"SELECT " CERT_COLS ", NULL FROM certs WHERE ca = $1 AND not_after >= $2 "
+                         "ORDER BY seq",
+                         NULL},
+    [ST_CERT_NEW_CA] = {"SELECT " CERT_COLS ", NULL FROM certs WHERE ca = $1 AND created >= $2",
+                        NULL},
+    [ST_CERT_REVOKED_SINCE] = {"SELECT " CERT_COLS ", NULL FROM certs WHERE ca = $1 AND "
+                               "revoked_at IS NOT NULL AND revoked_at >= $2",
+                               NULL},
+    [ST_CERT_SET_META] = {"UPDATE certs SET owner = COALESCE($2, owner), service = COALESCE($3, "
+                          "service), env = COALESCE($4, env), pipeline = COALESCE($5, pipeline) "
+                          "WHERE sha256 = $1",
+                          NULL},
+    /* A revocation is never undone by a status change. */
+    [ST_CERT_SET_STATUS] = {"UPDATE certs SET status = $2 WHERE sha256 = $1 AND status <> 'revoked'",
+                            NULL},
+    [ST_EVENT_INSERT] = {"INSERT INTO cert_events(sha256, time, event, detail) VALUES ($1, $2, $3, "
+                         "$4)",
+                         NULL},
+    [ST_EVENT_LIST] = {"SELECT time, event, detail FROM cert_events WHERE sha256 = $1 ORDER BY id",
+                       NULL},
+    [ST_LOC_UPSERT] = {"INSERT INTO cert_locations(sha256, kind, location, first_seen, last_seen) "
+                       "VALUES ($1, $2, $3, $4, $4) ON CONFLICT (sha256, kind, location) DO "
+                       "UPDATE SET last_seen = $4",
+                       NULL},
+    [ST_LOC_LIST] = {"SELECT kind, location, first_seen, last_seen FROM cert_locations WHERE "
+                     "sha256 = $1 ORDER BY kind, location",
+                     NULL},
+    [ST_ENDPOINT_CLEAR] = {"DELETE FROM endpoints WHERE endpoint = $1", NULL},
+    [ST_ENDPOINT_INSERT] = {"INSERT INTO endpoints(endpoint, sha256, subject, not_after, seen_at) "
+                            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint, sha256) DO UPDATE "
+                            "SET seen_at = $5",
+                            NULL},
+    /* Known: in the inventory other than by scan discovery alone, or
+     * claimed by an owner (docs/clm.md, "Coverage"). */
+    [ST_ENDPOINT_LIST] = {"SELECT e.endpoint, e.sha256, e.subject, e.not_after, e.seen_at, "
+                          "CASE WHEN c.id IS NOT NULL AND (c.source <> 'scan' OR c.owner IS NOT "
+                          "NULL) THEN 1 ELSE 0 END FROM endpoints e LEFT JOIN certs c ON c.sha256 "
+                          "= e.sha256 ORDER BY e.endpoint, e.sha256",
+                          NULL},
+    [ST_COVERAGE] = {"SELECT COUNT(DISTINCT e.sha256), COUNT(DISTINCT CASE WHEN c.id IS NOT NULL "
+                     "AND (c.source <> 'scan' OR c.owner IS NOT NULL) THEN e.sha256 END) FROM "
+                     "endpoints e LEFT JOIN certs c ON c.sha256 = e.sha256",
+                     NULL},
+    [ST_MANIFEST_GET] = {"SELECT " MANIFEST_COLS " FROM manifests WHERE name = $1", NULL},
+    [ST_MANIFEST_LIST] = {"SELECT " MANIFEST_COLS " FROM manifests ORDER BY name", NULL},
+    [ST_MANIFEST_UPSERT] = {"INSERT INTO manifests(" MANIFEST_COLS ") VALUES ($1, $2, $3, $4, $5, "
+                            "$6, $7, $8) ON CONFLICT (name) DO UPDATE SET spec_hash = $2, "
+                            "spec_json = $3, source = $4, data_dir = $5, updated = $8",
+                            NULL},
+    [ST_MANIFEST_SET_REV] = {"UPDATE manifests SET current_rev = $2, updated = $3 WHERE name = $1",
+                             NULL},
+    [ST_REV_INSERT] = {"INSERT INTO revisions(" REV_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                       "$8, $9, $10, $11, $12)",
+                       NULL},
+    [ST_REV_GET] = {"SELECT " REV_COLS " FROM revisions WHERE name = $1 AND rev = $2", NULL},
+    [ST_REV_LIST] = {"SELECT " REV_COLS " FROM revisions WHERE name = $1 ORDER BY rev", NULL},
+    [ST_REV_STAGED] = {"SELECT " REV_COLS " FROM revisions WHERE state = 'staged' ORDER BY name, "
+                       "rev",
+                       NULL},
+    [ST_REV_MAX] = {"SELECT COALESCE(MAX(rev), 0) FROM revisions WHERE name = $1", NULL},
+    [ST_REV_SET_STATE] = {"UPDATE revisions SET state = $3, note = $4, applied_at = COALESCE($5, "
+                          "applied_at) WHERE name = $1 AND rev = $2",
+                          NULL},
+    /* The revision that was current becomes superseded (never an abandoned
+     * or a pruned one). */
+    [ST_REV_SUPERSEDE] = {"UPDATE revisions SET state = 'superseded' WHERE name = $1 AND state = "
+                          "'applied' AND rev <> $2",
+                          NULL},
+    [ST_RENEWAL_GET] = {"SELECT name, attempts, next_attempt_at, last_attempt_at, last_error FROM "
+                        "renewals WHERE name = $1",
+                        NULL},
+    [ST_RENEWAL_UPSERT] = {"INSERT INTO renewals(name, attempts, next_attempt_at, "
+                           "last_attempt_at, last_error) VALUES ($1, $2, $3, $4, $5) ON CONFLICT "
+                           "(name) DO UPDATE SET attempts = $2, next_attempt_at = $3, "
+                           "last_attempt_at = $4, last_error = $5",
+                           NULL},
+    [ST_RENEWAL_DELETE] = {"DELETE FROM renewals WHERE name = $1", NULL},
+    [ST_NOTIFY_GET] = {"SELECT sent_at FROM notifications WHERE sha256 = $1 AND threshold = $2",
+                       NULL},
+    [ST_NOTIFY_INSERT] = {"INSERT INTO notifications(sha256, threshold, sent_at, channel) VALUES "
+                          "($1, $2, $3, $4) ON CONFLICT (sha256, threshold) DO NOTHING",
+                          NULL},
 };
 
 /* ---- migrations ---------------------------------------------------------- */
@@ -145,8 +239,88 @@ static const char *const m1_pg[] = {
     "INSERT INTO audit_head(id, seq, hash) VALUES (1, 0, '')",
     NULL};
 
+/* Schema 2: serials unique per issuer (imported certificates from other
+ * CAs may share a serial), certificates found by scans without DER, and
+ * the tables of certificate-as-code, renewal, notifications and inventory
+ * details. SQLite cannot drop a UNIQUE column constraint, so certs is
+ * rebuilt (the documented 12-step way; migrate() turns foreign keys off
+ * around it), keeping every id. */
+#define M2_CERTS_COLS                                                                              \
+    "id, serial, sha256, ca, seq, shard, subject, names, not_before, not_after, key_type, owner, " \
+    "service, env, status, source, revoked_at, revoke_reason, created"
+static const char *const m2_sqlite[] = {
+    "CREATE TABLE certs_v2 (id INTEGER PRIMARY KEY, serial TEXT NOT NULL, "
+    "sha256 TEXT NOT NULL UNIQUE, ca TEXT, seq INTEGER NOT NULL, shard INTEGER NOT NULL, "
+    "subject TEXT NOT NULL, names TEXT NOT NULL, not_before INTEGER NOT NULL, "
+    "not_after INTEGER NOT NULL, key_type TEXT NOT NULL, owner TEXT, service TEXT, env TEXT, "
+    "status TEXT NOT NULL, source TEXT NOT NULL, revoked_at INTEGER, revoke_reason INTEGER, "
+    "created INTEGER NOT NULL, issuer TEXT NOT NULL DEFAULT '', "
+    "issuer_key TEXT NOT NULL DEFAULT '', pipeline TEXT, UNIQUE (issuer_key, serial))",
+    "INSERT INTO certs_v2 (" M2_CERTS_COLS ") SELECT " M2_CERTS_COLS " FROM certs",
+    "DROP TABLE certs",
+    "ALTER TABLE certs_v2 RENAME TO certs",
+    "CREATE INDEX certs_expiry ON certs(not_after) WHERE status = 'active'",
+    "CREATE INDEX certs_revoked ON certs(ca, shard, revoked_at) WHERE revoked_at IS NOT NULL",
+    "CREATE INDEX certs_owner ON certs(owner, service, env)",
+    "CREATE INDEX certs_serial ON certs(serial)",
+    "CREATE INDEX certs_revoked_at ON certs(ca, revoked_at) WHERE revoked_at IS NOT NULL",
+    "CREATE INDEX certs_ca_created ON certs(ca, created)",
+    "CREATE TABLE cert_events (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL, time INTEGER NOT "
+    "NULL, event TEXT NOT NULL, detail TEXT NOT NULL)",
+    "CREATE INDEX cert_events_sha ON cert_events(sha256, id)",
+    "CREATE TABLE cert_locations (sha256 TEXT NOT NULL, kind TEXT NOT NULL, location TEXT NOT "
+    "NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (sha256, kind, "
+    "location))",
+    "CREATE TABLE endpoints (endpoint TEXT NOT NULL, sha256 TEXT NOT NULL, subject TEXT NOT NULL, "
+    "not_after INTEGER NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (endpoint, sha256))",
+    "CREATE TABLE manifests (name TEXT PRIMARY KEY, spec_hash TEXT NOT NULL, spec_json TEXT NOT "
+    "NULL, source TEXT NOT NULL, data_dir TEXT NOT NULL, current_rev INTEGER NOT NULL, created "
+    "INTEGER NOT NULL, updated INTEGER NOT NULL)",
+    "CREATE TABLE revisions (name TEXT NOT NULL, rev INTEGER NOT NULL, state TEXT NOT NULL, "
+    "sha256 TEXT NOT NULL, serial TEXT NOT NULL, spec_hash TEXT NOT NULL, dir TEXT NOT NULL, "
+    "not_after INTEGER NOT NULL, files_json TEXT NOT NULL, created INTEGER NOT NULL, applied_at "
+    "INTEGER, note TEXT NOT NULL DEFAULT '', PRIMARY KEY (name, rev))",
+    "CREATE INDEX revisions_staged ON revisions(state) WHERE state = 'staged'",
+    "CREATE TABLE renewals (name TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_attempt_at "
+    "INTEGER NOT NULL, last_attempt_at INTEGER NOT NULL, last_error TEXT NOT NULL)",
+    "CREATE TABLE notifications (sha256 TEXT NOT NULL, threshold INTEGER NOT NULL, sent_at "
+    "INTEGER NOT NULL, channel TEXT NOT NULL, PRIMARY KEY (sha256, threshold))",
+    NULL};
+
+static const char *const m2_pg[] = {
+    "ALTER TABLE certs ADD COLUMN issuer TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE certs ADD COLUMN issuer_key TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE certs ADD COLUMN pipeline TEXT",
+    "ALTER TABLE certs DROP CONSTRAINT certs_serial_key",
+    "ALTER TABLE certs ADD CONSTRAINT certs_issuer_serial UNIQUE (issuer_key, serial)",
+    "CREATE INDEX certs_serial ON certs(serial)",
+    "CREATE INDEX certs_revoked_at ON certs(ca, revoked_at) WHERE revoked_at IS NOT NULL",
+    "CREATE INDEX certs_ca_created ON certs(ca, created)",
+    "CREATE TABLE cert_events (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, sha256 TEXT "
+    "NOT NULL, time BIGINT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL)",
+    "CREATE INDEX cert_events_sha ON cert_events(sha256, id)",
+    "CREATE TABLE cert_locations (sha256 TEXT NOT NULL, kind TEXT NOT NULL, location TEXT NOT "
+    "NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, PRIMARY KEY (sha256, kind, "
+    "location))",
+    "CREATE TABLE endpoints (endpoint TEXT NOT NULL, sha256 TEXT NOT NULL, subject TEXT NOT NULL, "
+    "not_after BIGINT NOT NULL, seen_at BIGINT NOT NULL, PRIMARY KEY (endpoint, sha256))",
+    "CREATE TABLE manifests (name TEXT PRIMARY KEY, spec_hash TEXT NOT NULL, spec_json TEXT NOT "
+    "NULL, source TEXT NOT NULL, data_dir TEXT NOT NULL, current_rev BIGINT NOT NULL, created "
+    "BIGINT NOT NULL, updated BIGINT NOT NULL)",
+    "CREATE TABLE revisions (name TEXT NOT NULL, rev BIGINT NOT NULL, state TEXT NOT NULL, "
+    "sha256 TEXT NOT NULL, serial TEXT NOT NULL, spec_hash TEXT NOT NULL, dir TEXT NOT NULL, "
+    "not_after BIGINT NOT NULL, files_json TEXT NOT NULL, created BIGINT NOT NULL, applied_at "
+    "BIGINT, note TEXT NOT NULL DEFAULT '', PRIMARY KEY (name, rev))",
+    "CREATE INDEX revisions_staged ON revisions(state) WHERE state = 'staged'",
+    "CREATE TABLE renewals (name TEXT PRIMARY KEY, attempts BIGINT NOT NULL, next_attempt_at "
+    "BIGINT NOT NULL, last_attempt_at BIGINT NOT NULL, last_error TEXT NOT NULL)",
+    "CREATE TABLE notifications (sha256 TEXT NOT NULL, threshold BIGINT NOT NULL, sent_at "
+    "BIGINT NOT NULL, channel TEXT NOT NULL, PRIMARY KEY (sha256, threshold))",
+    NULL};
+
 static const struct hilt_migration migrations[] = {
     {1, m1_sqlite, m1_pg},
+    {2, m2_sqlite, m2_pg},
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -157,56 +331,6 @@ int64_t hilt_val_int(const struct hilt_val *v)
     if (v->t == HV_INT) return v->i;
     if (v->t == HV_TEXT && v->s) return strtoll(v->s, NULL, 10);
     return 0;
-}
-
-static char *dup_col(const struct hilt_val *v)
-{
-    if (v->t == HV_TEXT && v->s) return strdup(v->s);
-    if (v->t == HV_INT) {
-        char b[32];
-        snprintf(b, sizeof(b), "%lld", (long long)v->i);
-        return strdup(b);
-    }
-    return strdup("");
-}
-
-static const char *str_col(const struct hilt_val *v)
-{
-    return v->t == HV_TEXT && v->s ? v->s : "";
-}
-
-static int one_int_cb(const struct hilt_val *c, int n, void *arg)
-{
-    int64_t *out = arg;
-    if (n > 0) *out = hilt_val_int(&c[0]);
-    return 1;
-}
-
-static int exec(struct hilt_store *s, enum hilt_stmt st, const struct hilt_val *p, int np,
-                hilt_row_cb cb, void *arg, int64_t *changes, struct hilt_err *e)
-{
-    return s->ops->exec(s, st, p, np, cb, arg, changes, e);
-}
-
-/* Start a write transaction unless the caller holds one. *own says whether
- * we must end it. */
-static int tx_start(struct hilt_store *s, int *own, struct hilt_err *e)
-{
-    *own = 0;
-    if (s->tx_user) return 0;
-    if (s->ops->begin_write(s, e) < 0) return -1;
-    *own = 1;
-    return 0;
-}
-
-static int tx_end(struct hilt_store *s, int own, int rc, struct hilt_err *e)
-{
-    if (!own) return rc;
-    if (rc < 0) {
-        s->ops->rollback(s);
-        return rc;
-    }
-    return s->ops->commit(s, e);
 }
 
 int hilt_home(char *out, size_t cap, struct hilt_err *e)
@@ -247,7 +371,7 @@ int hilt_hex_normalise(const char *in, char *out, size_t cap)
 
 /* ---- open / migrate ------------------------------------------------------ */
 
-static int migrate(struct hilt_store *s, struct hilt_err *e)
+static int migrate(struct hilt_store *s, int target, struct hilt_err *e)
 {
     int is_pg = !strcmp(s->ops->kind, "postgres");
     int have = s->ops->probe(s, e);
@@ -259,8 +383,11 @@ static int migrate(struct hilt_store *s, struct hilt_err *e)
                             "%s: store schema version %lld is newer than this hilt supports (%d); "
                             "upgrade hilt",
                             s->desc, (long long)cur, HILT_STORE_SCHEMA_VERSION);
-    if (cur == HILT_STORE_SCHEMA_VERSION) return 0;
+    if (cur >= target) return 0;
 
+    /* SQLite rebuilds tables in migration 2, which needs foreign keys off
+     * (a PRAGMA that is a no-op inside a transaction). */
+    if (!is_pg && s->ops->exec_sql(s, "PRAGMA foreign_keys = OFF", e) < 0) return -1;
     if (s->ops->begin_write(s, e) < 0) return -1;
     int rc = -1;
     if (is_pg && s->ops->exec_sql(s, "SELECT pg_advisory_xact_lock(7206236)", e) < 0) goto out;
@@ -274,7 +401,7 @@ static int migrate(struct hilt_store *s, struct hilt_err *e)
     if (exec(s, ST_SCHEMA_VERSION, NULL, 0, one_int_cb, &cur, NULL, e) < 0) goto out;
     for (size_t i = 0; i < NMIGRATIONS; i++) {
         const struct hilt_migration *m = &migrations[i];
-        if (m->version <= cur) continue;
+        if (m->version <= cur || m->version > target) continue;
         for (const char *const *q = is_pg ? m->pg : m->sqlite; *q; q++)
             if (s->ops->exec_sql(s, *q, e) < 0) {
                 hilt_err_prefix(e, "%s: migration %d", s->desc, m->version);
@@ -287,12 +414,19 @@ static int migrate(struct hilt_store *s, struct hilt_err *e)
 out:
     if (rc < 0) {
         s->ops->rollback(s);
-        return -1;
+    } else {
+        rc = s->ops->commit(s, e);
     }
-    return s->ops->commit(s, e);
+    if (!is_pg && s->ops->exec_sql(s, "PRAGMA foreign_keys = ON", rc < 0 ? NULL : e) < 0) rc = -1;
+    return rc;
 }
 
 struct hilt_store *hilt_store_open(const char *url, struct hilt_err *e)
+{
+    return hilt_store_open_version(url, HILT_STORE_SCHEMA_VERSION, e);
+}
+
+struct hilt_store *hilt_store_open_version(const char *url, int version, struct hilt_err *e)
 {
     struct hilt_store *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -314,7 +448,7 @@ struct hilt_store *hilt_store_open(const char *url, struct hilt_err *e)
         rc = hilt_store_sqlite_open(s, path, e);
     }
     if (rc < 0) goto fail;
-    if (migrate(s, e) < 0) {
+    if (migrate(s, version, e) < 0) {
         hilt_store_close(s);
         return NULL;
     }
@@ -392,6 +526,19 @@ static void hash_field(EVP_MD_CTX *c, const char *s)
     if (n) EVP_DigestUpdate(c, s, n);
 }
 
+/* Fetched once: implicit fetches by name cost more than hashing a record. */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void)
+{
+    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+static const EVP_MD *sha256_md(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
 void hilt_audit_hash(const struct hilt_audit_rec *r, char out[65])
 {
     char num[48];
@@ -399,7 +546,7 @@ void hilt_audit_hash(const struct hilt_audit_rec *r, char out[65])
     unsigned int mdl = 0;
     out[0] = '\0';
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) goto out;
+    if (!c || !EVP_DigestInit_ex2(c, sha256_md(), NULL)) goto out;
     hash_field(c, "hilt-audit-v1");
     hash_field(c, r->prev);
     snprintf(num, sizeof(num), "%lld", (long long)r->seq);
@@ -437,30 +584,54 @@ static int head_cb(const struct hilt_val *c, int n, void *arg)
     return 1;
 }
 
-/* Append inside the caller's write transaction. */
-static int audit_append_tx(struct hilt_store *s, const struct hilt_audit_ev *ev, struct hilt_err *e)
+/* Lock (PostgreSQL: FOR UPDATE) and read the chain's head. */
+static int audit_head_lock(struct hilt_store *s, struct head *h, struct hilt_err *e)
 {
-    struct head h = {0};
-    if (exec(s, ST_AUDIT_HEAD_LOCK, NULL, 0, head_cb, &h, NULL, e) < 0) return -1;
-    if (!h.found)
+    memset(h, 0, sizeof(*h));
+    if (exec(s, ST_AUDIT_HEAD_LOCK, NULL, 0, head_cb, h, NULL, e) < 0) return -1;
+    if (!h->found)
         return hilt_err_set(e, HILT_E_RUNTIME, 0, "%s: audit_head row is missing", s->desc);
+    return 0;
+}
+
+/* Insert one record after *h and advance *h (not the stored head). */
+static int audit_insert(struct hilt_store *s, struct head *h, const struct hilt_audit_ev *ev,
+                        int64_t now, struct hilt_err *e)
+{
     struct hilt_audit_rec r = {
-        .seq = h.seq + 1,
-        .time = hilt_now(),
+        .seq = h->seq + 1,
+        .time = now,
         .actor = ev->actor ? ev->actor : hilt_audit_actor(),
         .action = ev->action ? ev->action : "",
         .object = ev->object ? ev->object : "",
         .result = ev->result ? ev->result : "ok",
-        .prev = h.hash,
+        .prev = h->hash,
     };
     char hash[65];
     hilt_audit_hash(&r, hash);
     struct hilt_val p[] = {HV_I(r.seq),    HV_I(r.time),   HV_S(r.actor), HV_S(r.action),
                            HV_S(r.object), HV_S(r.result), HV_S(r.prev),  HV_S(hash)};
     if (exec(s, ST_AUDIT_INSERT, p, 8, NULL, NULL, NULL, e) < 0) return -1;
-    struct hilt_val q[] = {HV_I(r.seq), HV_S(hash)};
+    h->seq = r.seq;
+    memcpy(h->hash, hash, sizeof(hash));
+    return 0;
+}
+
+static int audit_head_store(struct hilt_store *s, const struct head *h, struct hilt_err *e)
+{
+    struct hilt_val q[] = {HV_I(h->seq), HV_S(h->hash)};
     return exec(s, ST_AUDIT_HEAD_SET, q, 2, NULL, NULL, NULL, e);
 }
+
+/* Append inside the caller's write transaction. */
+int hilt_store_audit_append_tx(struct hilt_store *s, const struct hilt_audit_ev *ev,
+                               struct hilt_err *e)
+{
+    struct head h;
+    if (audit_head_lock(s, &h, e) < 0 || audit_insert(s, &h, ev, hilt_now(), e) < 0) return -1;
+    return audit_head_store(s, &h, e);
+}
+#define audit_append_tx hilt_store_audit_append_tx
 
 int hilt_store_audit_append(struct hilt_store *s, const struct hilt_audit_ev *ev,
                             struct hilt_err *e)
@@ -694,8 +865,9 @@ int hilt_store_crl_number_next(struct hilt_store *s, const char *ca, int64_t *ou
 void hilt_cert_rec_free(struct hilt_cert_rec *r)
 {
     if (!r) return;
-    char **f[] = {&r->serial, &r->sha256,  &r->ca,  &r->subject, &r->names, &r->key_type,
-                  &r->owner,  &r->service, &r->env, &r->status,  &r->source};
+    char **f[] = {&r->serial, &r->sha256,  &r->ca,  &r->subject, &r->names,  &r->key_type,
+                  &r->owner,  &r->service, &r->env, &r->status,  &r->source, &r->issuer,
+                  &r->issuer_key, &r->pipeline};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         free(*f[i]);
         *f[i] = NULL;
@@ -724,10 +896,13 @@ int hilt_store_cert_add(struct hilt_store *s, const struct hilt_cert_rec *r, con
                            HV_S(r->source ? r->source : "issued"),
                            r->revoked_at ? HV_I(r->revoked_at) : (struct hilt_val){.t = HV_NULL},
                            r->revoked_at ? HV_I(r->revoke_reason) : (struct hilt_val){.t = HV_NULL},
-                           HV_I(r->created ? r->created : hilt_now())};
+                           HV_I(r->created ? r->created : hilt_now()),
+                           HV_S(r->issuer ? r->issuer : ""),
+                           HV_S(r->issuer_key ? r->issuer_key : ""),
+                           HV_S(r->pipeline)};
     int64_t id = -1;
-    int rc = exec(s, ST_CERT_INSERT, p, 18, one_int_cb, &id, NULL, e);
-    if (rc == 0) {
+    int rc = exec(s, ST_CERT_INSERT, p, 21, one_int_cb, &id, NULL, e);
+    if (rc == 0 && der) { /* certificates seen by a scan may come without DER */
         struct hilt_val d[] = {HV_I(id), HV_B(der, der_len)};
         rc = exec(s, ST_CERT_DER_INSERT, d, 2, NULL, NULL, NULL, e);
     }
@@ -736,6 +911,55 @@ int hilt_store_cert_add(struct hilt_store *s, const struct hilt_cert_rec *r, con
                      "certificate serial %s / sha256 %s is already in the store", r->serial,
                      r->sha256);
     if (rc == 0 && ev) rc = audit_append_tx(s, ev, e);
+    return tx_end(s, own, rc, e);
+}
+
+int hilt_store_cert_add_many(struct hilt_store *s, const struct hilt_cert_rec *recs,
+                             const uint8_t *const *ders, const size_t *lens,
+                             const struct hilt_audit_ev *evs, size_t n, struct hilt_err *e)
+{
+    int own;
+    if (tx_start(s, &own, e) < 0) return -1;
+    struct head h;
+    int rc = evs ? audit_head_lock(s, &h, e) : 0;
+    int64_t now = hilt_now();
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct hilt_cert_rec *r = &recs[i];
+        struct hilt_val p[] = {
+            HV_S(r->serial),
+            HV_S(r->sha256),
+            HV_S(r->ca),
+            HV_I(r->seq),
+            HV_I(r->shard),
+            HV_S(r->subject ? r->subject : ""),
+            HV_S(r->names ? r->names : ""),
+            HV_I(r->not_before),
+            HV_I(r->not_after),
+            HV_S(r->key_type ? r->key_type : ""),
+            HV_S(r->owner),
+            HV_S(r->service),
+            HV_S(r->env),
+            HV_S(r->status ? r->status : "active"),
+            HV_S(r->source ? r->source : "issued"),
+            r->revoked_at ? HV_I(r->revoked_at) : (struct hilt_val){.t = HV_NULL},
+            r->revoked_at ? HV_I(r->revoke_reason) : (struct hilt_val){.t = HV_NULL},
+            HV_I(r->created ? r->created : now),
+            HV_S(r->issuer ? r->issuer : ""),
+            HV_S(r->issuer_key ? r->issuer_key : ""),
+            HV_S(r->pipeline)};
+        int64_t id = -1;
+        rc = exec(s, ST_CERT_INSERT, p, 21, one_int_cb, &id, NULL, e);
+        if (rc == 0 && ders && ders[i]) {
+            struct hilt_val d[] = {HV_I(id), HV_B(ders[i], lens[i])};
+            rc = exec(s, ST_CERT_DER_INSERT, d, 2, NULL, NULL, NULL, e);
+        }
+        if (rc < 0 && e && e->code == HILT_STORE_CONFLICT)
+            hilt_err_set(e, HILT_E_INPUT, HILT_STORE_CONFLICT,
+                         "certificate serial %s / sha256 %s is already in the store", r->serial,
+                         r->sha256);
+        if (rc == 0 && evs) rc = audit_insert(s, &h, &evs[i], now, e);
+    }
+    if (rc == 0 && evs && n) rc = audit_head_store(s, &h, e);
     return tx_end(s, own, rc, e);
 }
 
@@ -762,6 +986,9 @@ static void fill_cert(struct hilt_cert_rec *r, const struct hilt_val *c, int dup
     r->revoked_at = hilt_val_int(&c[15]);
     r->revoke_reason = (int)hilt_val_int(&c[16]);
     r->created = hilt_val_int(&c[17]);
+    r->issuer = S(18);
+    r->issuer_key = S(19);
+    r->pipeline = S(20);
 #undef S
 }
 
@@ -775,13 +1002,13 @@ struct get_state {
 static int get_cb(const struct hilt_val *c, int n, void *arg)
 {
     struct get_state *g = arg;
-    if (n < 19) return 1;
+    if (n < CERT_COLS_N + 1) return 1;
     g->found = 1;
     fill_cert(g->out, c, 1);
-    if (g->der && c[18].t == HV_BLOB) {
-        hilt_buf_reset(g->der);
-        if (hilt_buf_add(g->der, c[18].b, c[18].n) < 0) g->oom = 1;
-    }
+    if (g->der) hilt_buf_reset(g->der);
+    if (g->der && c[CERT_COLS_N].t == HV_BLOB &&
+        hilt_buf_add(g->der, c[CERT_COLS_N].b, c[CERT_COLS_N].n) < 0)
+        g->oom = 1;
     return 1;
 }
 
@@ -816,11 +1043,11 @@ struct list_state {
 static int list_cb(const struct hilt_val *c, int n, void *arg)
 {
     struct list_state *l = arg;
-    if (n < 19) return 1;
+    if (n < CERT_COLS_N + 1) return 1;
     struct hilt_cert_rec r;
     fill_cert(&r, c, 0);
-    const uint8_t *der = c[18].t == HV_BLOB ? c[18].b : NULL;
-    size_t dl = c[18].t == HV_BLOB ? c[18].n : 0;
+    const uint8_t *der = c[CERT_COLS_N].t == HV_BLOB ? c[CERT_COLS_N].b : NULL;
+    size_t dl = c[CERT_COLS_N].t == HV_BLOB ? c[CERT_COLS_N].n : 0;
     l->stopped = l->cb(&r, der, dl, l->arg);
     return l->stopped;
 }
@@ -869,6 +1096,26 @@ int hilt_store_cert_list(struct hilt_store *s, const struct hilt_cert_filter *f,
         return hilt_err_set(e, HILT_E_USAGE, 0, "store: bad certificate query");
     struct list_state l = {cb, arg, 0};
     if (exec(s, st, p, np, list_cb, &l, NULL, e) < 0) return -1;
+    return l.stopped;
+}
+
+int hilt_store_cert_list_ca(struct hilt_store *s, const char *ca, int64_t from, hilt_cert_cb cb,
+                            void *arg, struct hilt_err *e)
+{
+    struct list_state l = {cb, arg, 0};
+    struct hilt_val p[] = {HV_S(ca), HV_I(from)};
+    if (exec(s, ST_CERT_LIST_CA, p, 2, list_cb, &l, NULL, e) < 0) return -1;
+    return l.stopped;
+}
+
+int hilt_store_cert_changed_ca(struct hilt_store *s, const char *ca, int64_t since,
+                               hilt_cert_cb cb, void *arg, struct hilt_err *e)
+{
+    struct list_state l = {cb, arg, 0};
+    struct hilt_val p[] = {HV_S(ca), HV_I(since)};
+    if (exec(s, ST_CERT_NEW_CA, p, 2, list_cb, &l, NULL, e) < 0) return -1;
+    if (l.stopped) return l.stopped;
+    if (exec(s, ST_CERT_REVOKED_SINCE, p, 2, list_cb, &l, NULL, e) < 0) return -1;
     return l.stopped;
 }
 

@@ -14,6 +14,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 struct hilt_err;
 
@@ -64,6 +67,35 @@ enum hilt_stmt {
     ST_AUDIT_INSERT,
     ST_AUDIT_HEAD_SET,
     ST_AUDIT_WALK,
+    ST_CERT_LIST_CA,
+    ST_CERT_NEW_CA,
+    ST_CERT_REVOKED_SINCE,
+    ST_CERT_SET_META,
+    ST_CERT_SET_STATUS,
+    ST_EVENT_INSERT,
+    ST_EVENT_LIST,
+    ST_LOC_UPSERT,
+    ST_LOC_LIST,
+    ST_ENDPOINT_CLEAR,
+    ST_ENDPOINT_INSERT,
+    ST_ENDPOINT_LIST,
+    ST_COVERAGE,
+    ST_MANIFEST_GET,
+    ST_MANIFEST_LIST,
+    ST_MANIFEST_UPSERT,
+    ST_MANIFEST_SET_REV,
+    ST_REV_INSERT,
+    ST_REV_GET,
+    ST_REV_LIST,
+    ST_REV_STAGED,
+    ST_REV_MAX,
+    ST_REV_SET_STATE,
+    ST_REV_SUPERSEDE,
+    ST_RENEWAL_GET,
+    ST_RENEWAL_UPSERT,
+    ST_RENEWAL_DELETE,
+    ST_NOTIFY_GET,
+    ST_NOTIFY_INSERT,
     ST_COUNT
 };
 
@@ -114,7 +146,68 @@ struct hilt_migration {
     const char *const *pg;
 };
 
+/* Open and migrate up to `version` only (tests of the migrations). */
+struct hilt_store *hilt_store_open_version(const char *url, int version, struct hilt_err *e);
+
+/* Append an audit record inside the caller's write transaction. */
+int hilt_store_audit_append_tx(struct hilt_store *s, const struct hilt_audit_ev *ev,
+                               struct hilt_err *e);
+
 /* Integer from a column (HV_INT, or decimal HV_TEXT); 0 for NULL. */
 int64_t hilt_val_int(const struct hilt_val *v);
+
+/* ---- helpers shared by store.c and store_clm.c ------------------------ */
+
+/* A column as a new string ("" for NULL); NULL only when out of memory. */
+static inline char *dup_col(const struct hilt_val *v)
+{
+    if (v->t == HV_TEXT && v->s) return strdup(v->s);
+    if (v->t == HV_INT) {
+        char b[32];
+        snprintf(b, sizeof(b), "%lld", (long long)v->i);
+        return strdup(b);
+    }
+    return strdup("");
+}
+
+/* A text column, borrowed ("" for NULL). */
+static inline const char *str_col(const struct hilt_val *v)
+{
+    return v->t == HV_TEXT && v->s ? v->s : "";
+}
+
+static inline int one_int_cb(const struct hilt_val *c, int n, void *arg)
+{
+    int64_t *out = arg;
+    if (n > 0) *out = hilt_val_int(&c[0]);
+    return 1;
+}
+
+static inline int exec(struct hilt_store *s, enum hilt_stmt st, const struct hilt_val *p, int np,
+                       hilt_row_cb cb, void *arg, int64_t *changes, struct hilt_err *e)
+{
+    return s->ops->exec(s, st, p, np, cb, arg, changes, e);
+}
+
+/* Start a write transaction unless the caller holds one. *own says whether
+ * we must end it. */
+static inline int tx_start(struct hilt_store *s, int *own, struct hilt_err *e)
+{
+    *own = 0;
+    if (s->tx_user) return 0;
+    if (s->ops->begin_write(s, e) < 0) return -1;
+    *own = 1;
+    return 0;
+}
+
+static inline int tx_end(struct hilt_store *s, int own, int rc, struct hilt_err *e)
+{
+    if (!own) return rc;
+    if (rc < 0) {
+        s->ops->rollback(s);
+        return rc;
+    }
+    return s->ops->commit(s, e);
+}
 
 #endif

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -177,6 +178,59 @@ static void migrate_and_reopen(void **state)
     s = open_ok(b); /* a second open migrates nothing */
     assert_int_equal(hilt_store_schema_version(s, &v, NULL), 0);
     assert_int_equal(v, HILT_STORE_SCHEMA_VERSION);
+    hilt_store_close(s);
+}
+
+/* A version-1 store with certificates and audit records migrates to the
+ * current schema without losing a row or breaking the chain; afterwards
+ * serials are unique per issuer, not globally. */
+static void migrate_from_v1(void **state)
+{
+    struct backend *b = be(state);
+    struct hilt_err e = {0};
+    struct hilt_store *s = hilt_store_open_version(b->url, 1, &e);
+    assert_non_null(s);
+    int v = 0;
+    assert_int_equal(hilt_store_schema_version(s, &v, NULL), 0);
+    assert_int_equal(v, 1);
+    hilt_store_close(s);
+    /* rows as a version-1 hilt wrote them */
+    raw(b, "INSERT INTO certs(serial, sha256, ca, seq, shard, subject, names, not_before, "
+           "not_after, key_type, owner, service, env, status, source, revoked_at, revoke_reason, "
+           "created) VALUES ('4801', 'aa', 'hilt', 1, 0, 'CN=a', 'a', 1, 4000000000, 'ec-p256', "
+           "'o', 's', 'e', 'active', 'issued', NULL, NULL, 1)");
+    raw(b, strcmp(b->kind, "sqlite") ? "INSERT INTO cert_der(cert_id, der) SELECT id, "
+                                       "'\\x3000'::bytea FROM certs"
+                                     : "INSERT INTO cert_der(cert_id, der) SELECT id, x'3000' "
+                                       "FROM certs");
+    s = open_ok(b);
+    assert_int_equal(hilt_store_schema_version(s, &v, NULL), 0);
+    assert_int_equal(v, HILT_STORE_SCHEMA_VERSION);
+    struct hilt_cert_rec r;
+    struct hilt_buf der;
+    hilt_buf_init(&der, 1024);
+    assert_int_equal(hilt_store_cert_get(s, "aa" "00000000000000000000000000000000000000000000"
+                                            "000000000000000000", &r, &der, &e), 0);
+    assert_int_equal(hilt_store_cert_get(s, "4801", &r, &der, &e), 1);
+    assert_string_equal(r.owner, "o");
+    assert_int_equal(der.len, 2);
+    hilt_cert_rec_free(&r);
+    /* the same serial from another issuer is a different certificate now */
+    uint8_t d[2] = {0x30, 0x00};
+    struct hilt_cert_rec other = {.serial = "4801", .sha256 = "bb", .seq = -1, .shard = -1,
+                                  .subject = "CN=b", .names = "b", .not_before = 1,
+                                  .not_after = 4000000000, .key_type = "ec-p256",
+                                  .source = "imported", .issuer = "CN=Other CA",
+                                  .issuer_key = "ff"};
+    assert_int_equal(hilt_store_cert_add(s, &other, d, 2, NULL, &e), 0);
+    other.sha256 = "cc"; /* but not twice from the same issuer */
+    assert_int_equal(hilt_store_cert_add(s, &other, d, 2, NULL, &e), -1);
+    assert_int_equal(e.code, HILT_STORE_CONFLICT);
+    /* hilt's own is found first by serial */
+    assert_int_equal(hilt_store_cert_get(s, "4801", &r, NULL, &e), 1);
+    assert_string_equal(r.sha256, "aa");
+    hilt_cert_rec_free(&r);
+    hilt_buf_free(&der);
     hilt_store_close(s);
 }
 
@@ -644,6 +698,7 @@ int main(void)
                         "server\n");
     const struct CMUnitTest tests[] = {
         BOTH(migrate_and_reopen),
+        BOTH(migrate_from_v1),
         BOTH(newer_schema_refused),
         ONE("sqlite", not_a_database, &sqlite_be),
         ONE("sqlite", sqlite_file_modes, &sqlite_be),
