@@ -15,7 +15,7 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
 [[ -x "$HILT" ]] || { echo "build hilt first (make)"; exit 2; }
 
-free_port() { local p; while :; do p=$((20000 + RANDOM % 40000)); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
+free_port() { local p; while :; do p=$((20000 + RANDOM % 12000)); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 now_ns() { date +%s%N; }
 
@@ -61,7 +61,7 @@ printf '  ratio hilt/s_client: %.2f  (goal <= 1.20)\n' "$(echo "scale=4; $h / $o
 
 # --- the whole lab --------------------------------------------------------------------
 if "$HILT" lab --help >/dev/null 2>&1; then
-  BASE=$((30000 + RANDOM % 20000))
+  BASE=$((20000 + RANDOM % 12000 - 64))   # below the ephemeral range
   "$HILT" lab --base-port "$BASE" --dir "$T/lab" > "$T/lab.out" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 200); do grep -qi ready "$T/lab.out" 2>/dev/null && break; sleep 0.05; done

@@ -44,7 +44,9 @@ jq_eq() {
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    # Below the kernel's ephemeral range (32768+): a listener there can collide
+    # with the source ports of the test's own outgoing connections.
+    p=$(( 20000 + RANDOM % 12000 ))
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return 0; fi
   done
   return 1

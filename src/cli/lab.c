@@ -301,7 +301,7 @@ static int cmd_lab(int argc, char **argv)
     /* --check only needs some free range: when the default one is busy (another
      * lab, a test suite), try others rather than fail `make demo`. */
     for (int tries = 0; !lab && check && !base_given && e.code == EADDRINUSE && tries < 20; tries++) {
-        o.base_port = 20000 + (long)((hilt_mono_us() / 7 + (uint64_t)tries * 7919) % 400) * 100;
+        o.base_port = 20000 + (long)((hilt_mono_us() / 7 + (uint64_t)tries * 7919) % 120) * 100; /* below the ephemeral range */
         hilt_err_clear(&e);
         lab = hilt_lab_new(&o, &e);
     }

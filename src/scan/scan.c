@@ -87,6 +87,13 @@ struct scan {
     struct hilt_err *e;
     int failed;
     const struct hilt_clients *clients; /* for --clients */
+    /* TLS 1.3 contexts offering a subset of signature schemes, by bitmask of
+     * sigalg table positions: built once per scan, not per target. */
+    struct {
+        uint64_t mask;
+        SSL_CTX *ctx;
+    } sig13[48];
+    int nsig13;
 };
 
 /* ---------- tables ---------- */
@@ -159,7 +166,6 @@ struct hello_args {
     int nsigalgs;
     const char *alpn;
     unsigned flags;
-    int no_key_share;
 };
 
 static int build_hello(struct target *t, const struct hello_args *a, struct hilt_buf *out)
@@ -174,7 +180,7 @@ static int build_hello(struct target *t, const struct hello_args *a, struct hilt
     s.nciphers = (size_t)a->nsuites;
     s.flags = a->flags;
     uint16_t v13[] = {0x0304};
-    uint16_t share[1];
+    uint16_t share[1] = {0};
     if (a->version == HILT_SSL3) {
         /* SSLv3 stacks predate extensions; send none. */
         s.record_version = 0x0300;
@@ -196,21 +202,11 @@ static int build_hello(struct target *t, const struct hello_args *a, struct hilt
             s.versions = v13;
             s.nversions = 1;
             s.flags |= HILT_CH_PSK_MODES | HILT_CH_SESSION_ID;
-            /* A share for the first shareable group; the server may ask for another (HRR). */
-            const uint16_t *gl = a->groups ? a->groups : groups;
-            if (!a->no_key_share)
-                for (int i = 0; i < ng; i++)
-                    if (gl[i] == 0x001d || gl[i] == 0x0017 || gl[i] == 0x0018 || gl[i] == 0x0019 ||
-                        gl[i] == 0x001e) {
-                        share[0] = gl[i];
-                        s.key_shares = share;
-                        s.nkey_shares = 1;
-                        break;
-                    }
-            if (!s.key_shares) {
-                s.key_shares = share; /* an empty key_share list: the server must say which group */
-                s.nkey_shares = 0;
-            }
+            /* An empty key_share list (RFC 8446 §4.2.8): the server answers with a
+             * HelloRetryRequest naming its version, suite and group, without doing any
+             * key exchange or signature. Enumeration stays cheap for the server. */
+            s.key_shares = share;
+            s.nkey_shares = 0;
         } else {
             s.flags |= HILT_CH_EC_POINT_FORMATS | HILT_CH_SCSV_RENEG | HILT_CH_STATUS_REQUEST |
                        HILT_CH_EMS;
@@ -339,6 +335,25 @@ static int flight_is(const struct tjob *tj, int version)
     return (int)v == version;
 }
 
+/* Keep a chain a TLS <= 1.2 flight carried, decoding it only when no chain
+ * was kept yet for this way of asking (one per authentication type). */
+static void keep_chain(struct target *t, X509 *const *certs, int n, const char *via);
+
+static void keep_flight_chain(struct target *t, const struct hilt_server_flight *f, const char *via)
+{
+    if (f->ncerts <= 0 || t->r.ncerts >= HILT_SCAN_MAX_CERTS) return;
+    for (int i = 0; i < t->r.ncerts; i++)
+        if (!strcmp(t->r.certs[i].via, via)) return;
+    X509 *certs[HILT_FLIGHT_MAX_CERTS];
+    int n = 0;
+    for (int i = 0; i < f->ncerts; i++) {
+        X509 *x = hilt_server_flight_cert(f, i);
+        if (x) certs[n++] = x;
+    }
+    keep_chain(t, certs, n, via);
+    for (int i = 0; i < n; i++) X509_free(certs[i]);
+}
+
 /* Keep a chain the server sent, once per leaf. */
 static void keep_chain(struct target *t, X509 *const *certs, int n, const char *via)
 {
@@ -358,6 +373,7 @@ static void keep_chain(struct target *t, X509 *const *certs, int n, const char *
 
 static void phase_ciphers(struct target *t);
 static void phase_order(struct target *t);
+static void record_choice(struct target *t, struct tjob *tj);
 static void phase_groups(struct target *t);
 static void phase_tls13_certs(struct target *t);
 static void phase_extras(struct target *t);
@@ -405,6 +421,9 @@ static void on_version(struct target *t, struct tjob *tj)
     }
     if (!flight_is(tj, tj->version)) return;
     v->accepted = 1;
+    /* The probe offered every suite of its version: its choice is the first
+     * round of cipher enumeration. */
+    if (list_has(tj->list, tj->nlist, f->cipher)) record_choice(t, tj);
     if (tj->version <= HILT_TLS12) {
         /* The best version <= 1.2 speaks for renegotiation and compression. */
         if (t->r.secure_reneg < 0 || tj->version == HILT_TLS12) t->r.secure_reneg = f->reneg_info;
@@ -426,7 +445,7 @@ static void phase_versions(struct target *t)
     for (int v = HILT_TLS13; v >= HILT_SSL3; v--) {
         struct hello_args a = {0};
         if (v <= HILT_TLS12) a.flags = HILT_CH_COMPRESSION;
-        raw_job(t, on_version, v, lists[v], counts[v], &a, 0);
+        raw_job(t, on_version, v, lists[v], counts[v], &a, v <= HILT_TLS12);
     }
 }
 
@@ -442,6 +461,24 @@ static void next_cipher(struct target *t, int version, const uint16_t *rest, int
     raw_job(t, on_cipher, version, rest, n, NULL, version <= HILT_TLS12);
 }
 
+/* What a ServerHello (and, for TLS <= 1.2, the rest of its flight) tells about
+ * the suite the server just chose. */
+static void record_choice(struct target *t, struct tjob *tj)
+{
+    struct hilt_scan_version *v = &t->r.v[tj->version];
+    const struct hilt_server_flight *f = &tj->j.flight;
+    v->suites[v->nsuites++] = f->cipher;
+    if (tj->version > HILT_TLS12) return;
+    const struct hilt_cipher *c = hilt_cipher_by_code(f->cipher);
+    char via[64];
+    snprintf(via, sizeof(via), "%s %s suites", hilt_tls_version_name((enum hilt_tls_version)tj->version),
+             c && c->au ? c->au : "?");
+    keep_flight_chain(t, f, via);
+    if (f->ske_dh_bits && (t->r.dh_bits == 0 || f->ske_dh_bits < t->r.dh_bits)) t->r.dh_bits = f->ske_dh_bits;
+    if (f->cert_status) t->r.ocsp_stapled = 1;
+    else if (f->ncerts && t->r.ocsp_stapled < 0) t->r.ocsp_stapled = 0;
+}
+
 static void on_cipher(struct target *t, struct tjob *tj)
 {
     struct hilt_scan_version *v = &t->r.v[tj->version];
@@ -453,21 +490,7 @@ static void on_cipher(struct target *t, struct tjob *tj)
         if (tj->j.status == HILT_JOB_CLOSED) v->complete = 1;
         return;
     }
-    v->suites[v->nsuites++] = f->cipher;
-    if (tj->version <= HILT_TLS12) {
-        const struct hilt_cipher *c = hilt_cipher_by_code(f->cipher);
-        char via[64];
-        snprintf(via, sizeof(via), "%s %s suites",
-                 hilt_tls_version_name((enum hilt_tls_version)tj->version),
-                 c && c->au ? c->au : "?");
-        keep_chain(t, f->certs, f->ncerts, via);
-        if (f->ske_dh_bits && (t->r.dh_bits == 0 || f->ske_dh_bits < t->r.dh_bits))
-            t->r.dh_bits = f->ske_dh_bits;
-        if (f->cert_status)
-            t->r.ocsp_stapled = 1;
-        else if (f->ncerts && t->r.ocsp_stapled < 0)
-            t->r.ocsp_stapled = 0;
-    }
+    record_choice(t, tj);
     uint16_t rest[HILT_SCAN_MAX_SUITES];
     memcpy(rest, tj->list, (size_t)tj->nlist * sizeof(uint16_t));
     int n = list_remove(rest, tj->nlist, f->cipher);
@@ -488,6 +511,7 @@ static void phase_ciphers(struct target *t)
         if (!t->r.v[v].accepted) continue;
         uint16_t list[HILT_SCAN_MAX_SUITES];
         int n = suite_list(v, list, HILT_SCAN_MAX_SUITES);
+        for (int i = 0; i < t->r.v[v].nsuites; i++) n = list_remove(list, n, t->r.v[v].suites[i]);
         next_cipher(t, v, list, n);
     }
 }
@@ -623,12 +647,22 @@ static void phase_groups(struct target *t)
 /* TLS 1.3 certificates and signature schemes: OpenSSL handshakes, each one
  * offering the schemes not yet seen; the scheme the server signs with is
  * recorded with its certificate, then removed. */
-static SSL_CTX *sig13_ctx(const uint16_t *schemes, int n)
+static SSL_CTX *sig13_ctx(struct scan *sc, const uint16_t *schemes, int n)
 {
+    size_t ns;
+    const struct hilt_sigalg *tab = hilt_sigalg_table(&ns);
+    uint64_t mask = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < ns && k < 64; k++)
+            if (tab[k].code == schemes[i]) mask |= 1ull << k;
+    for (int i = 0; i < sc->nsig13; i++)
+        if (sc->sig13[i].mask == mask) return sc->sig13[i].ctx;
+    if (sc->nsig13 >= (int)(sizeof(sc->sig13) / sizeof(sc->sig13[0]))) return NULL;
     const struct hilt_client_profile *all = hilt_client_profile_find("all");
     struct hilt_tls_opts o = {.profile = all, .min_version = TLS1_3_VERSION, .max_version = TLS1_3_VERSION};
     SSL_CTX *ctx = hilt_tls_client_ctx(&o, NULL);
     if (!ctx) return NULL;
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     /* Only the schemes this OpenSSL can name (3.0 lacks the brainpool TLS 1.3 ones). */
     char list[1024] = "";
     for (int i = 0; i < n; i++) {
@@ -643,14 +677,32 @@ static SSL_CTX *sig13_ctx(const uint16_t *schemes, int n)
         SSL_CTX_free(ctx);
         return NULL;
     }
+    sc->sig13[sc->nsig13].mask = mask;
+    sc->sig13[sc->nsig13++].ctx = ctx;
     return ctx;
 }
 
+static void on_resume2(struct target *t, struct tjob *tj);
+enum { RES_TICKET = 1, RES_ID = 2 };
+
 static void on_sig13(struct target *t, struct tjob *tj)
 {
-    SSL_CTX_free(tj->j.ctx);
-    tj->j.ctx = NULL;
     const struct hilt_tls_result *r = &tj->j.tlsr;
+    /* The first handshake also keeps its session: resuming it tests tickets. */
+    if (tj->j.tag == RES_TICKET && r->completed) {
+        if (tj->j.session && SSL_SESSION_has_ticket(tj->j.session)) {
+            t->sess_ticket = tj->j.session;
+            tj->j.session = NULL;
+            struct tjob *rj = ssl_job(t, on_resume2, t->s->ctx_all, HILT_TLS13);
+            if (rj) {
+                rj->j.tag = RES_TICKET;
+                rj->j.resume = t->sess_ticket;
+                submit(t, rj);
+            }
+        } else {
+            t->r.resume_tickets = 0;
+        }
+    }
     if (!r->completed || !r->sigalg[0]) return;
     const struct hilt_sigalg *s = hilt_sigalg_by_name(r->sigalg);
     if (!s || !list_has(tj->list, tj->nlist, s->code) ||
@@ -678,13 +730,10 @@ static void on_sig13(struct target *t, struct tjob *tj)
     memcpy(rest, tj->list, (size_t)tj->nlist * sizeof(uint16_t));
     int n = list_remove(rest, tj->nlist, s->code);
     if (n <= 0 || t->r.nsigalgs13 >= 12) return;
-    SSL_CTX *ctx = sig13_ctx(rest, n);
+    SSL_CTX *ctx = sig13_ctx(t->s, rest, n);
     if (!ctx) return;
     struct tjob *nj = ssl_job(t, on_sig13, ctx, HILT_TLS13);
-    if (!nj) {
-        SSL_CTX_free(ctx);
-        return;
-    }
+    if (!nj) return;
     memcpy(nj->list, rest, (size_t)n * sizeof(uint16_t));
     nj->nlist = n;
     submit(t, nj);
@@ -696,13 +745,12 @@ static void phase_tls13_certs(struct target *t)
     if (!t->r.v[HILT_TLS13].accepted) return;
     uint16_t s[HILT_SCAN_MAX_LIST];
     int n = sigalg_list(1, s, HILT_SCAN_MAX_LIST);
-    SSL_CTX *ctx = sig13_ctx(s, n);
+    SSL_CTX *ctx = sig13_ctx(t->s, s, n);
     if (!ctx) return;
     struct tjob *tj = ssl_job(t, on_sig13, ctx, HILT_TLS13);
-    if (!tj) {
-        SSL_CTX_free(ctx);
-        return;
-    }
+    if (!tj) return;
+    tj->j.tag = RES_TICKET;
+    tj->j.want_session = 1;
     memcpy(tj->list, s, (size_t)n * sizeof(uint16_t));
     tj->nlist = n;
     submit(t, tj);
@@ -788,7 +836,6 @@ static void alpn_next(struct target *t)
 }
 
 /* Resumption: a full handshake keeps the session, a second offers it back. */
-enum { RES_TICKET = 1, RES_ID = 2 };
 
 static void on_resume2(struct target *t, struct tjob *tj)
 {
@@ -847,7 +894,8 @@ static void phase_extras(struct target *t)
     if (t->r.v[HILT_TLS12].accepted || t->r.v[HILT_TLS13].accepted) alpn_next(t);
     int legacy =
         t->r.v[HILT_TLS10].accepted || t->r.v[HILT_TLS11].accepted || t->r.v[HILT_TLS12].accepted;
-    if (legacy || t->r.v[HILT_TLS13].accepted) {
+    /* With TLS 1.3 the first certificate job already tested tickets. */
+    if (legacy && !t->r.v[HILT_TLS13].accepted) {
         struct tjob *tj = ssl_job(t, on_resume1, t->s->ctx_all, best);
         if (tj) {
             tj->j.tag = RES_TICKET;
@@ -1491,6 +1539,7 @@ out:
     free(s.all);
     SSL_CTX_free(s.ctx_all);
     SSL_CTX_free(s.ctx_noticket);
+    for (int i = 0; i < s.nsig13; i++) SSL_CTX_free(s.sig13[i].ctx);
     X509_STORE_free(s.store);
     if (s.dns) evdns_base_free(s.dns, 0);
     if (s.base) event_base_free(s.base);

@@ -523,8 +523,10 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
     STACK_OF(X509) *chain = NULL, *own = NULL;
     if (v <= HILT_TLS12 && f.ncerts > 0) {
         own = sk_X509_new_null();
-        for (int i = 0; own && i < f.ncerts; i++)
-            sk_X509_push(own, f.certs[i]);
+        for (int i = 0; own && i < f.ncerts; i++) {
+            X509 *x = hilt_server_flight_cert(&f, i); /* decoded here; `own` owns it */
+            if (x && !sk_X509_push(own, x)) X509_free(x);
+        }
         chain = own;
         r->chain = HILT_SIM_CHAIN_HANDSHAKE;
     } else if (v == HILT_TLS13 && t && t->chain && sk_X509_num(t->chain) > 0) {

@@ -343,8 +343,19 @@ static const uint8_t hrr_magic[32] = {0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 
 
 void hilt_server_flight_free(struct hilt_server_flight *f)
 {
-    for (int i = 0; i < f->ncerts; i++) X509_free(f->certs[i]);
-    f->ncerts = 0;
+    f->ncerts = 0; /* nothing is owned: kept for callers that reset a flight */
+}
+
+X509 *hilt_server_flight_cert(const struct hilt_server_flight *f, int i)
+{
+    if (i < 0 || i >= f->ncerts) return NULL;
+    const unsigned char *q = f->cert_der[i];
+    X509 *x = d2i_X509(NULL, &q, (long)f->cert_len[i]);
+    if (x && q != f->cert_der[i] + f->cert_len[i]) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
 }
 
 static int parse_server_hello(struct hilt_rd *r, struct hilt_server_flight *f)
@@ -402,10 +413,10 @@ static int parse_certificate(struct hilt_rd *r, struct hilt_server_flight *f)
     while (hilt_rd_left(&list)) {
         struct hilt_rd der;
         if (hilt_rd_vec(&list, 3, &der) < 0) return -1;
-        if (f->ncerts >= HILT_FLIGHT_MAX_CERTS) continue;
-        const unsigned char *q = der.p;
-        X509 *x = d2i_X509(NULL, &q, (long)der.len);
-        if (x) f->certs[f->ncerts++] = x;
+        if (f->ncerts >= HILT_FLIGHT_MAX_CERTS || der.len == 0) continue;
+        f->cert_der[f->ncerts] = der.p;
+        f->cert_len[f->ncerts] = der.len;
+        f->ncerts++;
     }
     return 0;
 }

@@ -9,8 +9,8 @@
  * events, observed clients). All parsing goes through bounds-checked cursors;
  * every parser here has a libFuzzer target.
  *
- * Ownership: hilt_server_flight owns its `certs` (free with
- * hilt_server_flight_free). Everything else is plain memory.
+ * Ownership: hilt_server_flight holds pointers into the buffer it parsed
+ * (certificate DER), valid while that buffer is; nothing to free.
  */
 #ifndef HILT_TLS_HELLO_H
 #define HILT_TLS_HELLO_H
@@ -89,7 +89,11 @@ struct hilt_server_flight {
     int reneg_info;   /* renegotiation_info present (secure renegotiation, RFC 5746) */
     int ems, etm, ticket_ext, status_request_ext;
     /* TLS <= 1.2 plaintext messages after the ServerHello */
-    X509 *certs[HILT_FLIGHT_MAX_CERTS];
+    /* The certificates as DER slices of the parsed buffer (valid while it is);
+     * decode one with hilt_server_flight_cert(). Decoding lazily keeps a scan
+     * from paying for certificates it has already seen. */
+    const uint8_t *cert_der[HILT_FLIGHT_MAX_CERTS];
+    size_t cert_len[HILT_FLIGHT_MAX_CERTS];
     int ncerts;
     int cert_status;     /* CertificateStatus (a stapled OCSP response) */
     int have_ske;
@@ -108,6 +112,8 @@ struct hilt_server_flight {
 int hilt_server_flight_parse(const uint8_t *p, size_t n, int want_rest,
                              struct hilt_server_flight *out);
 void hilt_server_flight_free(struct hilt_server_flight *f);
+/* Certificate i of the flight, decoded (the caller frees it), or NULL. */
+X509 *hilt_server_flight_cert(const struct hilt_server_flight *f, int i);
 
 #define HILT_CH_MAX_CIPHERS 256
 #define HILT_CH_MAX_EXTS 64

@@ -178,7 +178,11 @@ static void flight_from_real_server(void **st)
     assert_true(f.reneg_info);
     assert_true(f.ems);
     assert_int_equal(f.ncerts, 1);
-    assert_int_equal(X509_cmp(f.certs[0], sv.cert), 0);
+    X509 *got = hilt_server_flight_cert(&f, 0);
+    assert_non_null(got);
+    assert_int_equal(X509_cmp(got, sv.cert), 0);
+    X509_free(got);
+    assert_null(hilt_server_flight_cert(&f, 1));
     assert_true(f.have_ske);
     assert_int_equal(f.ske_curve, 0x001d);
     assert_int_equal(f.ske_sigalg, 0x0403); /* ecdsa_secp256r1_sha256, the client's first */
