@@ -16,7 +16,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 lab_base() {
   local b o ok
   for _ in $(seq 1 40); do
-    b=$((30000 + RANDOM % 20000)); ok=1
+    b=$((20000 + RANDOM % 12000 - 64)); ok=1   # below the ephemeral range
     for o in $(seq 0 $((LAB_SPAN - 1))); do
       if port_open $((b + o)); then ok=0; break; fi
     done
