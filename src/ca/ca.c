@@ -10,6 +10,7 @@
 #include "core/fileio.h"
 #include "x509/key.h"
 #include "x509/mint.h"
+#include "x509/mintfast.h"
 #include "x509/pem.h"
 #include "x509/revocation.h"
 #include "x509/summary.h"
@@ -21,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +269,8 @@ out:
 void hilt_ca_close(struct hilt_ca *ca)
 {
     if (!ca) return;
+    hilt_mint_issuer_free(ca->fast);
+    free(ca->fast);
     hilt_ca_rec_free(&ca->rec);
     sk_X509_pop_free(ca->chain, X509_free);
     sk_X509_pop_free(ca->roots, X509_free);
@@ -347,15 +351,6 @@ int hilt_ca_use_signer_process(struct hilt_ca *ca, const struct hilt_signer_proc
 
 /* ---- issuance ------------------------------------------------------------ */
 
-void hilt_issued_free(struct hilt_issued *o)
-{
-    if (!o) return;
-    X509_free(o->cert);
-    EVP_PKEY_free(o->key);
-    o->cert = NULL;
-    o->key = NULL;
-}
-
 void hilt_ca_shard_url(const struct hilt_ca *ca, int64_t shard, char *out, size_t cap)
 {
     const char *base = ca->rec.crl_url ? ca->rec.crl_url : "";
@@ -379,42 +374,118 @@ static void join_names(const struct hilt_names *n, char *out, size_t cap)
     }
 }
 
-static int check_request(struct hilt_ca *ca, const struct hilt_issue_req *r,
-                         const struct hilt_issue_rules *rules, struct hilt_names *names,
-                         int64_t *lifetime, struct hilt_err *e)
+/* ---- issuance: check, allocate, mint in a batch, record ------------------------ */
+
+/* A checked request. Requests of one batch that carry the same CSR share
+ * its check and its encoded public key. */
+struct prep {
+    struct hilt_names names;
+    int64_t lifetime;
+    EVP_PKEY *key; /* subject key (a reference; generated ones go to out->key) */
+    int generated;
+    int subj;      /* index into the batch's subject cache, or -1 (slow path) */
+    char cn[80];
+    char key_desc[64];
+    struct hilt_cert_spec spec;
+    const char **sans; /* "DNS:x" / "IP:x", pointing into sanblk (one allocation) */
+    char *sanblk;
+    char crl_url[1100];
+    size_t tbs_off, tbs_len;
+};
+
+static void prep_free(struct prep *p)
+{
+    hilt_names_free(&p->names);
+    EVP_PKEY_free(p->key);
+    p->key = NULL;
+    free(p->sans);
+    free(p->sanblk);
+    p->sans = NULL;
+    p->sanblk = NULL;
+}
+
+/* The SAN strings of a request, compactly (a batch holds a thousand). */
+static int prep_sans(struct prep *p)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < p->names.n; k++)
+        total += strlen(p->names.v[k]) + 5;
+    p->sans = calloc(p->names.n ? p->names.n : 1, sizeof(*p->sans));
+    p->sanblk = malloc(total ? total : 1);
+    if (!p->sans || !p->sanblk) return -1;
+    char *w = p->sanblk;
+    for (size_t k = 0; k < p->names.n; k++) {
+        unsigned char ipb[16];
+        const char *v = p->names.v[k];
+        int ip = inet_pton(AF_INET, v, ipb) == 1 || inet_pton(AF_INET6, v, ipb) == 1;
+        size_t l = strlen(v);
+        memcpy(w, ip ? "IP:" : "DNS:", ip ? 3 : 4);
+        memcpy(w + (ip ? 3 : 4), v, l + 1);
+        p->sans[k] = w;
+        w += l + (ip ? 3 : 4) + 1;
+    }
+    return 0;
+}
+
+/* Subject keys of a batch, encoded once each. */
+struct subj_cache {
+    X509_REQ *csr; /* the CSR the key came from, or NULL for a generated key */
+    EVP_PKEY *key;
+    int encoded;   /* ms holds the encoded key (else: minted by hilt_mint()) */
+    struct hilt_mint_subject ms;
+    int checked;   /* csr_names holds the CSR's checked names */
+    struct hilt_names csr_names;
+};
+
+static void audit_rejected(struct hilt_ca *ca, const struct hilt_names *names,
+                           const struct hilt_err *e)
+{
+    char joined[2048], obj[2200], res[1100];
+    join_names(names, joined, sizeof(joined));
+    snprintf(obj, sizeof(obj), "names=%s", joined[0] ? joined : "-");
+    snprintf(res, sizeof(res), "rejected: %s", e ? e->msg : "");
+    audit_best_effort(ca->st, "cert.issue", obj, res);
+}
+
+/* The checks of one request (names, CSR, key, lifetime). A CSR is
+ * checked once per batch: c->checked says whether c->csr_names already
+ * holds its checked names. */
+static int prepare(struct hilt_ca *ca, const struct hilt_issue_req *r,
+                   const struct hilt_issue_rules *rules, struct subj_cache *c, struct prep *p,
+                   struct hilt_err *e)
 {
     for (size_t i = 0; i < r->nnames; i++)
-        if (hilt_names_add(names, r->names[i], rules, e) < 0) {
+        if (hilt_names_add(&p->names, r->names[i], rules, e) < 0) {
             hilt_err_prefix(e, "--name");
             return -1;
         }
     if (r->csr) {
-        struct hilt_names csr_names = {0};
         const char *src = r->csr_source ? r->csr_source : "CSR";
-        int rc = hilt_csr_check(r->csr, rules, src, &csr_names, e);
-        for (size_t i = 0; rc == 0 && i < csr_names.n; i++) {
-            if (r->nnames && !hilt_names_has(names, csr_names.v[i]))
-                rc = hilt_err_set(e, HILT_E_INPUT, 0,
-                                  "%s asks for '%s', which was not requested with --name", src,
-                                  csr_names.v[i]);
-            else if (!r->nnames && hilt_names_add(names, csr_names.v[i], rules, e) < 0)
-                rc = -1;
+        if (!c->checked) {
+            if (hilt_csr_check(r->csr, rules, src, &c->csr_names, e) < 0) return -1;
+            c->checked = 1;
         }
-        hilt_names_free(&csr_names);
-        if (rc < 0) return -1;
+        for (size_t i = 0; i < c->csr_names.n; i++) {
+            const char *nm = c->csr_names.v[i];
+            if (r->nnames && !hilt_names_has(&p->names, nm))
+                return hilt_err_set(e, HILT_E_INPUT, 0,
+                                    "%s asks for '%s', which was not requested with --name", src,
+                                    nm);
+            if (!r->nnames && hilt_names_add(&p->names, nm, rules, e) < 0) return -1;
+        }
     }
-    if (names->n == 0)
+    if (p->names.n == 0)
         return hilt_err_set(e, HILT_E_USAGE, 0,
                             "no names: give --name DNS (or a CSR that names hosts)");
     int short_name = 0;
-    for (size_t i = 0; i < names->n; i++)
-        short_name |= strlen(names->v[i]) <= 64;
+    for (size_t i = 0; i < p->names.n; i++)
+        short_name |= strlen(p->names.v[i]) <= 64;
     if (!short_name)
         return hilt_err_set(e, HILT_E_INPUT, 0,
                             "every name is longer than the 64 characters a subject CN holds");
-    *lifetime = r->lifetime ? r->lifetime : DEFAULT_LIFETIME;
-    if (hilt_issue_lifetime_check(*lifetime, rules, e) < 0) return -1;
-    time_t until = hilt_now() + (time_t)*lifetime;
+    p->lifetime = r->lifetime ? r->lifetime : DEFAULT_LIFETIME;
+    if (hilt_issue_lifetime_check(p->lifetime, rules, e) < 0) return -1;
+    time_t until = hilt_now() + (time_t)p->lifetime;
     if (until > hilt_cert_not_after(ca->issuer)) {
         char t[32];
         hilt_time_fmt_rfc3339(hilt_cert_not_after(ca->issuer), t);
@@ -425,141 +496,373 @@ static int check_request(struct hilt_ca *ca, const struct hilt_issue_req *r,
     return 0;
 }
 
-/* One issuance. seq < 0: allocate one now; otherwise use the caller's
- * (hilt_ca_issue_batch allocated a range). */
-static int issue_one(struct hilt_ca *ca, const struct hilt_issue_req *r, int64_t seq,
-                     struct hilt_issued *out, struct hilt_err *e)
+/* The template for this CA's fast path, made once; -1 when this CA's
+ * issuer or key is not covered (then hilt_mint() mints everything). */
+static int fast_template(struct hilt_ca *ca)
 {
-    memset(out, 0, sizeof(*out));
+    if (ca->fast_state == 0) {
+        struct hilt_mint_issuer *mi = calloc(1, sizeof(*mi));
+        EVP_PKEY *sk = hilt_signer_key(ca->signer);
+        if (mi && hilt_mint_issuer_init(mi, ca->issuer, sk, digest_for(sk), NULL) == 0) {
+            ca->fast = mi;
+            ca->fast_state = 1;
+            /* issuer columns of every record: its name, and the hash that
+             * makes serials unique per issuer */
+            hilt_name_fmt(X509_get_subject_name(ca->issuer), ca->issuer_dn,
+                          sizeof(ca->issuer_dn));
+            hilt_issuer_key(mi->name, mi->name_len, ca->issuer_key);
+        } else {
+            free(mi);
+            ERR_clear_error();
+            ca->fast_state = -1;
+        }
+    }
+    return ca->fast_state == 1 ? 0 : -1;
+}
+
+/* SHA-256, fetched once (the inventory key of every certificate). */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void)
+{
+    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+static const EVP_MD *sha256_md(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
+static void hexs(const uint8_t *p, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* The issuance itself: n requests with sequence numbers first..first+n-1
+ * (first < 0: allocate them). Rejections are audited; on any failure
+ * nothing is recorded and outs[] are empty. */
+static int issue_many(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
+                      int64_t first, const char *pipeline, int want_x509,
+                      struct hilt_issued *outs, struct hilt_err *e)
+{
+    memset(outs, 0, n * sizeof(*outs));
     struct hilt_issue_rules rules;
     hilt_issue_rules_init(&rules);
     rules.allow_domains = ca->rec.allow_domains;
     if (ca->rec.max_lifetime > 0) rules.max_lifetime = ca->rec.max_lifetime;
-    struct hilt_names names = {0};
-    int64_t lifetime = 0;
+    struct prep *pp = calloc(n, sizeof(*pp));
+    struct subj_cache *sc = calloc(n, sizeof(*sc));
+    size_t nsc = 0, i = 0;
     int rc = -1;
-    char joined[2048], obj[2200];
-    EVP_PKEY *subject_key = NULL;
-
-    if (check_request(ca, r, &rules, &names, &lifetime, e) < 0) goto rejected;
-    if (r->csr) {
-        subject_key = X509_REQ_get0_pubkey(r->csr);
-        if (!subject_key || !EVP_PKEY_up_ref(subject_key)) {
-            hilt_err_ossl(e, HILT_E_INPUT, "CSR public key");
-            goto rejected;
-        }
-    } else {
-        struct hilt_keyspec ks;
-        if (hilt_keyspec_parse(r->key_type && *r->key_type ? r->key_type : "ec-p256", &ks, e) < 0)
-            goto rejected;
-        if (!(subject_key = hilt_key_generate(&ks, e))) goto out;
-        if (hilt_issue_key_check(subject_key, &rules, e) < 0) goto rejected;
+    uint8_t *dg = NULL, *sigs = NULL;
+    size_t *sl = NULL;
+    struct hilt_cert_rec *recs = NULL;
+    struct hilt_audit_ev *evs = NULL;
+    char(*objs)[2200] = NULL;
+    char(*shas)[65] = NULL;
+    const uint8_t **ders = NULL;
+    size_t *dlens = NULL;
+    struct hilt_buf tbs_all, one;
+    hilt_buf_init(&tbs_all, n * (size_t)HILT_MINT_TBS_MAX);
+    hilt_buf_init(&one, HILT_MINT_TBS_MAX);
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    if (!pp || !sc || !mc) {
+        hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+        goto out;
     }
     if (ensure_signer(ca, e) < 0) goto out;
+    int fast = fast_template(ca) == 0;
 
-    if (seq < 0 && hilt_store_serial_alloc(ca->st, ca->rec.name, 1, &seq, e) < 0) goto out;
-    out->seq = seq;
-    out->shard = seq / ca->rec.crl_shard_size;
-
-    struct hilt_cert_spec s;
-    hilt_cert_spec_init(&s, NULL, 0);
-    char cn[300] = "";
-    for (size_t i = 0; i < names.n && !cn[0]; i++) /* ub-common-name is 64 (RFC 5280 App. A) */
-        if (strlen(names.v[i]) <= 64) snprintf(cn, sizeof(cn), "CN=%s", names.v[i]);
-    s.subject = cn;
-    const char *sans[HILT_NAMES_MAX];
-    char sanbuf[HILT_NAMES_MAX][270];
-    for (size_t i = 0; i < names.n; i++) {
-        unsigned char ipb[16];
-        int ip =
-            inet_pton(AF_INET, names.v[i], ipb) == 1 || inet_pton(AF_INET6, names.v[i], ipb) == 1;
-        snprintf(sanbuf[i], sizeof(sanbuf[i]), "%s:%s", ip ? "IP" : "DNS", names.v[i]);
-        sans[i] = sanbuf[i];
+    /* 1. check every request; a CSR is checked once per batch */
+    for (i = 0; i < n; i++) {
+        const struct hilt_issue_req *r = &reqs[i];
+        struct prep *p = &pp[i];
+        p->subj = -1;
+        struct subj_cache scratch = {0}, *c = &scratch;
+        if (r->csr) {
+            size_t k = 0;
+            while (k < nsc && sc[k].csr != r->csr)
+                k++;
+            if (k == nsc) sc[nsc++].csr = r->csr;
+            c = &sc[k];
+        }
+        if (prepare(ca, r, &rules, c, p, e) < 0) goto refused;
+        if (r->csr) {
+            if (!c->key) {
+                c->key = X509_REQ_get0_pubkey(r->csr);
+                if (!c->key || !EVP_PKEY_up_ref(c->key)) {
+                    c->key = NULL;
+                    hilt_err_ossl(e, HILT_E_INPUT, "CSR public key");
+                    goto refused;
+                }
+                c->encoded = fast && hilt_mint_subject_init(&c->ms, c->key, NULL) == 0;
+                ERR_clear_error();
+            }
+            p->key = c->key;
+            EVP_PKEY_up_ref(p->key);
+            if (c->encoded) p->subj = (int)(c - sc);
+        } else {
+            struct hilt_keyspec ks;
+            if (hilt_keyspec_parse(r->key_type && *r->key_type ? r->key_type : "ec-p256", &ks, e) <
+                0)
+                goto refused;
+            if (!(p->key = hilt_key_generate(&ks, e))) goto out;
+            if (hilt_issue_key_check(p->key, &rules, e) < 0) goto refused;
+            p->generated = 1;
+            if (fast) {
+                c = &sc[nsc++];
+                c->key = p->key;
+                EVP_PKEY_up_ref(p->key);
+                c->encoded = hilt_mint_subject_init(&c->ms, p->key, NULL) == 0;
+                ERR_clear_error();
+                if (c->encoded) p->subj = (int)(c - sc);
+            }
+        }
+        hilt_key_describe(p->key, p->key_desc, sizeof(p->key_desc));
+        hilt_names_free(&scratch.csr_names);
     }
-    s.sans = sans;
-    s.nsans = names.n;
+
+    /* 2. serials: the store's sequence numbers, one range for the batch */
+    if (first < 0 && hilt_store_serial_alloc(ca->st, ca->rec.name, (int64_t)n, &first, e) < 0)
+        goto out;
+    if (!(dg = malloc(n * HILT_DIGEST_MAX)) || !(sigs = malloc(n * HILT_SIG_MAX)) ||
+        !(sl = calloc(n, sizeof(*sl))) || !(recs = calloc(n, sizeof(*recs))) ||
+        !(evs = calloc(n, sizeof(*evs))) || !(objs = calloc(n, sizeof(*objs))) ||
+        !(shas = calloc(n, sizeof(*shas))) || !(ders = calloc(n, sizeof(*ders))) ||
+        !(dlens = calloc(n, sizeof(*dlens)))) {
+        hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+        goto out;
+    }
+    uint8_t rnd[8 * HILT_ISSUE_BATCH_MAX];
+    if (n > HILT_ISSUE_BATCH_MAX || RAND_bytes(rnd, (int)(8 * n)) != 1) {
+        hilt_err_ossl(e, HILT_E_RUNTIME, "no randomness for the serials");
+        goto out;
+    }
     time_t now = hilt_now();
-    s.not_before = now - BACKDATE;
-    s.not_after = now + (time_t)lifetime;
-    /* Serial: tag, 8-byte sequence, 8 random bytes (docs/trust-plane.md). */
-    s.serial[0] = HILT_SERIAL_TAG;
-    for (int i = 0; i < 8; i++)
-        s.serial[1 + i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
-    if (RAND_bytes(s.serial + 9, 8) != 1) {
-        hilt_err_ossl(e, HILT_E_RUNTIME, "no randomness for the serial");
-        goto out;
-    }
-    s.serial_len = 17;
-    s.ocsp_url = ca->rec.ocsp_url[0] ? ca->rec.ocsp_url : NULL;
-    s.ca_issuers_url = ca->rec.aia_url[0] ? ca->rec.aia_url : NULL;
-    char crl_url[1100];
-    hilt_ca_shard_url(ca, out->shard, crl_url, sizeof(crl_url));
-    s.crl_url = crl_url[0] ? crl_url : NULL;
     EVP_PKEY *sk = hilt_signer_key(ca->signer);
-    s.digest = digest_for(sk);
-    struct hilt_signer is = {ca->issuer, sk};
-    if (!(out->cert = hilt_mint(&s, subject_key, &is, e))) goto out;
 
-    char sha[65], key_desc[64];
-    hilt_serial_hex(out->cert, out->serial, sizeof(out->serial));
-    hilt_sha256_hex(out->cert, sha);
-    hilt_key_describe(subject_key, key_desc, sizeof(key_desc));
-    join_names(&names, joined, sizeof(joined));
-    unsigned char *der = NULL;
-    int derlen = i2d_X509(out->cert, &der);
-    if (derlen <= 0) {
-        hilt_err_ossl(e, HILT_E_RUNTIME, "cannot encode the certificate");
-        goto out;
+    /* 3. specs and TBS; one digest each */
+    size_t dlen = 0;
+    for (i = 0; i < n; i++) {
+        struct prep *p = &pp[i];
+        int64_t seq = first + (int64_t)i;
+        outs[i].seq = seq;
+        outs[i].shard = seq / ca->rec.crl_shard_size;
+        struct hilt_cert_spec *s = &p->spec;
+        hilt_cert_spec_init(s, NULL, 0);
+        for (size_t k = 0; k < p->names.n && !p->cn[0]; k++) /* ub-common-name is 64 */
+            if (strlen(p->names.v[k]) <= 64) snprintf(p->cn, sizeof(p->cn), "CN=%s", p->names.v[k]);
+        s->subject = p->cn;
+        if (prep_sans(p) < 0) {
+            hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+            goto out;
+        }
+        s->sans = p->sans;
+        s->nsans = p->names.n;
+        s->not_before = now - BACKDATE;
+        s->not_after = now + (time_t)p->lifetime;
+        /* Serial: tag, 8-byte sequence, 8 random bytes (docs/trust-plane.md). */
+        s->serial[0] = HILT_SERIAL_TAG;
+        for (int b = 0; b < 8; b++)
+            s->serial[1 + b] = (unsigned char)((uint64_t)seq >> (56 - 8 * b));
+        memcpy(s->serial + 9, rnd + 8 * i, 8);
+        s->serial_len = 17;
+        s->ocsp_url = ca->rec.ocsp_url[0] ? ca->rec.ocsp_url : NULL;
+        s->ca_issuers_url = ca->rec.aia_url[0] ? ca->rec.aia_url : NULL;
+        hilt_ca_shard_url(ca, outs[i].shard, p->crl_url, sizeof(p->crl_url));
+        s->crl_url = p->crl_url[0] ? p->crl_url : NULL;
+        s->digest = digest_for(sk);
+        if (p->subj < 0) continue;
+        if (hilt_mint_tbs(ca->fast, &sc[p->subj].ms, s, &one, NULL) < 0) {
+            p->subj = -1; /* not covered: minted by hilt_mint() below */
+            continue;
+        }
+        p->tbs_off = tbs_all.len;
+        p->tbs_len = one.len;
+        unsigned l = 0;
+        if (hilt_buf_add(&tbs_all, one.data, one.len) < 0 ||
+            hilt_mint_digest(mc, ca->fast->md, one.data, one.len, dg + i * HILT_DIGEST_MAX, &l) <
+                0) {
+            hilt_err_ossl(e, HILT_E_RUNTIME, "cannot hash the certificate");
+            goto out;
+        }
+        dlen = l;
     }
-    struct hilt_cert_rec rec = {
-        .serial = out->serial,
-        .sha256 = sha,
-        .ca = ca->rec.name,
-        .seq = seq,
-        .shard = out->shard,
-        .subject = cn,
-        .names = joined,
-        .not_before = s.not_before,
-        .not_after = s.not_after,
-        .key_type = key_desc,
-        .owner = (char *)r->owner,
-        .service = (char *)r->service,
-        .env = (char *)r->env,
-        .status = "active",
-        .source = "issued",
-    };
-    snprintf(obj, sizeof(obj), "serial=%s names=%s", out->serial, joined);
-    struct hilt_audit_ev ev = {NULL, "cert.issue", obj, "ok"};
-    rc = hilt_store_cert_add(ca->st, &rec, der, (size_t)derlen, &ev, e);
-    OPENSSL_free(der);
-    if (rc < 0) goto out;
-    if (!r->csr) {
-        out->key = subject_key;
-        subject_key = NULL;
+
+    /* 4. one signing exchange for every fast-path certificate */
+    {
+        size_t m = 0, start = 0;
+        /* digests are stored sparsely (slot i); pack runs of fast ones */
+        while (start < n) {
+            while (start < n && pp[start].subj < 0)
+                start++;
+            m = start;
+            while (m < n && pp[m].subj >= 0)
+                m++;
+            if (m > start) {
+                /* pack [start, m) contiguously for the signer */
+                uint8_t *packed = dg + start * HILT_DIGEST_MAX;
+                for (size_t j = start; j < m; j++)
+                    memmove(packed + (j - start) * dlen, dg + j * HILT_DIGEST_MAX, dlen);
+                if (hilt_signer_sign_digests(ca->signer, ca->fast->md_nid, packed, dlen, m - start,
+                                             sigs + start * HILT_SIG_MAX, sl + start, e) < 0)
+                    goto out;
+            }
+            start = m;
+        }
     }
+
+    /* 5. certificates, records, audit records */
+    for (i = 0; i < n; i++) {
+        struct prep *p = &pp[i];
+        struct hilt_issued *o = &outs[i];
+        hilt_buf_reset(&one);
+        if (p->subj >= 0) {
+            if (hilt_mint_assemble(ca->fast, tbs_all.data + p->tbs_off, p->tbs_len,
+                                   sigs + i * HILT_SIG_MAX, sl[i], &one) < 0) {
+                hilt_err_set(e, HILT_E_RUNTIME, 0, "cannot assemble the certificate");
+                goto out;
+            }
+        } else {
+            struct hilt_signer is = {ca->issuer, sk};
+            X509 *x = hilt_mint(&p->spec, p->key, &is, e);
+            unsigned char *d = NULL;
+            int dl = x ? i2d_X509(x, &d) : -1;
+            X509_free(x);
+            if (dl <= 0 || hilt_buf_add(&one, d, (size_t)dl) < 0) {
+                OPENSSL_free(d);
+                if (e && e->kind == HILT_E_NONE)
+                    hilt_err_ossl(e, HILT_E_RUNTIME, "cannot encode the certificate");
+                goto out;
+            }
+            OPENSSL_free(d);
+        }
+        if (!(o->der = malloc(one.len))) {
+            hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+            goto out;
+        }
+        memcpy(o->der, one.data, one.len);
+        o->der_len = one.len;
+        uint8_t h[32];
+        unsigned hl = 0;
+        if (hilt_mint_digest(mc, sha256_md(), o->der, o->der_len, h, &hl) < 0 || hl != 32) {
+            hilt_err_ossl(e, HILT_E_RUNTIME, "cannot hash the certificate");
+            goto out;
+        }
+        hexs(h, 32, o->sha256);
+        memcpy(shas[i], o->sha256, 65);
+        hexs(p->spec.serial, p->spec.serial_len, o->serial);
+        o->not_before = p->spec.not_before;
+        o->not_after = p->spec.not_after;
+        char joined[2048];
+        join_names(&p->names, joined, sizeof(joined));
+        snprintf(objs[i], sizeof(objs[i]), "serial=%s names=%s", o->serial, joined);
+        recs[i] = (struct hilt_cert_rec){
+            .serial = o->serial,
+            .sha256 = shas[i],
+            .ca = ca->rec.name,
+            .seq = o->seq,
+            .shard = o->shard,
+            .subject = p->cn,
+            .names = strdup(joined),
+            .not_before = p->spec.not_before,
+            .not_after = p->spec.not_after,
+            .key_type = p->key_desc,
+            .owner = (char *)reqs[i].owner,
+            .service = (char *)reqs[i].service,
+            .env = (char *)reqs[i].env,
+            .status = "active",
+            .source = "issued",
+            .issuer = ca->fast ? ca->issuer_dn : NULL,
+            .issuer_key = ca->fast ? ca->issuer_key : NULL,
+            .pipeline = (char *)(pipeline ? pipeline : reqs[i].pipeline),
+        };
+        if (!recs[i].names) {
+            hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+            goto out;
+        }
+        evs[i] = (struct hilt_audit_ev){NULL, "cert.issue", objs[i], "ok"};
+        ders[i] = o->der;
+        dlens[i] = o->der_len;
+    }
+    if (hilt_store_cert_add_many(ca->st, recs, ders, dlens, evs, n, e) < 0) goto out;
+    for (i = 0; i < n; i++) {
+        if (want_x509) {
+            const unsigned char *q = outs[i].der;
+            if (!(outs[i].cert = d2i_X509(NULL, &q, (long)outs[i].der_len))) {
+                hilt_err_ossl(e, HILT_E_RUNTIME, "issued %s but cannot decode it", outs[i].serial);
+                goto out_recorded;
+            }
+        }
+        if (pp[i].generated) {
+            outs[i].key = pp[i].key;
+            pp[i].key = NULL;
+        }
+    }
+    rc = 0;
     goto out;
-rejected : {
-    char res[1100];
-    join_names(&names, joined, sizeof(joined));
-    snprintf(obj, sizeof(obj), "names=%s", joined[0] ? joined : "-");
-    snprintf(res, sizeof(res), "rejected: %s", e ? e->msg : "");
-    audit_best_effort(ca->st, "cert.issue", obj, res);
-}
+refused:
+    /* refused before anything was recorded: audited as such */
+    audit_rejected(ca, &pp[i].names, e);
+    if (n > 1) hilt_err_prefix(e, "batch request %zu of %zu", i + 1, n);
+    goto out;
+out_recorded:
+    /* recorded, but the caller cannot get the certificate object: the
+     * records stay (the serials are spent); report the fault */
 out:
-    if (rc < 0) hilt_issued_free(out);
-    EVP_PKEY_free(subject_key);
-    hilt_names_free(&names);
+    if (rc < 0)
+        for (size_t j = 0; j < n; j++)
+            hilt_issued_free(&outs[j]);
+    for (size_t j = 0; pp && j < n; j++)
+        prep_free(&pp[j]);
+    for (size_t j = 0; sc && j < nsc; j++) {
+        EVP_PKEY_free(sc[j].key);
+        hilt_names_free(&sc[j].csr_names);
+    }
+    for (size_t j = 0; recs && j < n; j++)
+        free(recs[j].names);
+    free(pp);
+    free(sc);
+    free(dg);
+    free(sigs);
+    free(sl);
+    free(recs);
+    free(evs);
+    free(objs);
+    free(shas);
+    free(ders);
+    free(dlens);
+    EVP_MD_CTX_free(mc);
+    hilt_buf_free(&tbs_all);
+    hilt_buf_free(&one);
     return rc;
+}
+
+void hilt_issued_free(struct hilt_issued *o)
+{
+    if (!o) return;
+    X509_free(o->cert);
+    EVP_PKEY_free(o->key);
+    free(o->der);
+    o->cert = NULL;
+    o->key = NULL;
+    o->der = NULL;
+    o->der_len = 0;
 }
 
 int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hilt_issued *out,
                   struct hilt_err *e)
 {
-    return issue_one(ca, r, -1, out, e);
+    return issue_many(ca, r, 1, -1, NULL, 1, out, e);
 }
 
-int hilt_ca_issue_batch(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
-                        struct hilt_issued *outs, struct hilt_err *e)
+static int batch(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n, int want_x509,
+                 struct hilt_issued *outs, struct hilt_err *e)
 {
     memset(outs, 0, n * sizeof(*outs));
     if (n == 0 || n > HILT_ISSUE_BATCH_MAX)
@@ -568,22 +871,32 @@ int hilt_ca_issue_batch(struct hilt_ca *ca, const struct hilt_issue_req *reqs, s
     if (ensure_signer(ca, e) < 0) return -1;
     int64_t first;
     if (hilt_store_serial_alloc(ca->st, ca->rec.name, (int64_t)n, &first, e) < 0) return -1;
-    if (hilt_store_begin(ca->st, e) < 0) return -1;
-    size_t i = 0;
-    for (; i < n; i++)
-        if (issue_one(ca, &reqs[i], first + (int64_t)i, &outs[i], e) < 0) break;
-    if (i == n && hilt_store_commit(ca->st, e) == 0) return 0;
+    int own = !hilt_store_in_tx(ca->st);
+    if (own && hilt_store_begin(ca->st, e) < 0) return -1;
+    int rc = issue_many(ca, reqs, n, first, NULL, want_x509, outs, e);
+    if (rc == 0 && (!own || hilt_store_commit(ca->st, e) == 0)) return 0;
     /* All or nothing: the records roll back, the certificates are dropped,
      * the reserved sequence numbers stay burned (never reused). */
-    hilt_store_rollback(ca->st);
+    if (own) hilt_store_rollback(ca->st);
     for (size_t j = 0; j < n; j++)
         hilt_issued_free(&outs[j]);
-    if (i < n) hilt_err_prefix(e, "batch request %zu of %zu", i + 1, n);
     char obj[120], res[1100];
     snprintf(obj, sizeof(obj), "batch=%zu first_seq=%lld", n, (long long)first);
     snprintf(res, sizeof(res), "rejected: %s", e ? e->msg : "");
     audit_best_effort(ca->st, "cert.issue", obj, res);
     return -1;
+}
+
+int hilt_ca_issue_batch(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
+                        struct hilt_issued *outs, struct hilt_err *e)
+{
+    return batch(ca, reqs, n, 1, outs, e);
+}
+
+int hilt_ca_issue_batch_der(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
+                            struct hilt_issued *outs, struct hilt_err *e)
+{
+    return batch(ca, reqs, n, 0, outs, e);
 }
 
 int hilt_ca_chain_pem(struct hilt_ca *ca, X509 *leaf, struct hilt_buf *out)

@@ -46,6 +46,8 @@ struct hilt_ca_init_opts {
 int hilt_ca_init(struct hilt_store *st, const char *home, const struct hilt_ca_init_opts *o,
                  struct hilt_err *e);
 
+struct hilt_mint_issuer;
+
 struct hilt_ca {
     struct hilt_store *st;
     struct hilt_ca_rec rec;
@@ -54,6 +56,10 @@ struct hilt_ca {
     STACK_OF(X509) * roots;
     struct hilt_ca_signer *signer; /* opened on first use */
     char home[4096];
+    /* the minting fast path's template (x509/mintfast.h), made on first use */
+    struct hilt_mint_issuer *fast;
+    int fast_state; /* 0 not tried, 1 ready, -1 not covered: hilt_mint() */
+    char issuer_dn[512], issuer_key[65];
 };
 
 /* Load the CA's settings and certificates (no key is touched yet). name
@@ -78,18 +84,26 @@ struct hilt_issue_req {
     const char *key_type;   /* default ec-p256 */
     int64_t lifetime;       /* seconds; 0 = 90 days */
     const char *owner, *service, *env;
+    const char *pipeline; /* how it is renewed ("manifest:NAME", …); NULL = none */
 };
 
 struct hilt_issued {
-    X509 *cert;
+    X509 *cert;    /* NULL from hilt_ca_issue_batch_der() */
     EVP_PKEY *key; /* generated key, or NULL for a CSR */
+    uint8_t *der;  /* the certificate, DER (owned) */
+    size_t der_len;
     char serial[64];
+    char sha256[65];
     int64_t seq, shard;
+    int64_t not_before, not_after;
 };
 void hilt_issued_free(struct hilt_issued *o);
 
 /* Check, allocate, mint, record. A refused request is an input error and
- * is audited as rejected. */
+ * is audited as rejected. Minting takes the fast path (x509/mintfast.h:
+ * the TBS written from a template, hashed, signed in one exchange with the
+ * signer) for everything it covers, hilt_mint() otherwise; both give the
+ * same certificate. */
 int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hilt_issued *out,
                   struct hilt_err *e);
 /* Issue up to HILT_ISSUE_BATCH_MAX requests with one serial allocation and
@@ -98,6 +112,11 @@ int hilt_ca_issue(struct hilt_ca *ca, const struct hilt_issue_req *r, struct hil
 #define HILT_ISSUE_BATCH_MAX 1000
 int hilt_ca_issue_batch(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
                         struct hilt_issued *outs, struct hilt_err *e);
+/* The same, without decoding X509 objects: outs[i].der only (throughput).
+ * Requests of a batch that share one CSR share its check and its encoded
+ * public key. Joins the caller's store transaction when one is open. */
+int hilt_ca_issue_batch_der(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
+                            struct hilt_issued *outs, struct hilt_err *e);
 /* leaf (if any) + the CA chain as PEM; roots as PEM. */
 int hilt_ca_chain_pem(struct hilt_ca *ca, X509 *leaf, struct hilt_buf *out);
 int hilt_ca_roots_pem(struct hilt_ca *ca, struct hilt_buf *out);

@@ -209,10 +209,14 @@ static int sq_probe(struct hilt_store *s, struct hilt_err *e)
     sqlite3_finalize(jm);
     if (!wal) return sq_err(s, SQLITE_ERROR, "cannot switch to WAL mode", e);
     /* A larger page cache and memory-mapped reads keep inventory scans of a
-     * million rows in memory instead of in read() calls. */
+     * million rows in memory instead of in read() calls. Statement journals
+     * (every INSERT into a table with UNIQUE indexes inside a transaction
+     * keeps one) stay in memory: spilled to a temporary file they were a
+     * fifth of batched issuance. */
     if (sq_exec_sql(s,
                     "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-                    "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824",
+                    "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; "
+                    "PRAGMA temp_store = MEMORY",
                     e) < 0)
         return -1;
     return found;

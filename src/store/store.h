@@ -35,6 +35,7 @@ int hilt_store_schema_version(struct hilt_store *s, int *out, struct hilt_err *e
 /* Group writes (bulk imports, batches). Operations that have their own
  * transaction join the open one instead. */
 int hilt_store_begin(struct hilt_store *s, struct hilt_err *e);
+int hilt_store_in_tx(const struct hilt_store *s); /* inside hilt_store_begin()? */
 int hilt_store_commit(struct hilt_store *s, struct hilt_err *e);
 void hilt_store_rollback(struct hilt_store *s);
 
@@ -102,7 +103,7 @@ struct hilt_cert_rec {
     char *serial, *sha256, *ca, *subject, *names, *key_type;
     char *owner, *service, *env, *status, *source;
     char *issuer;     /* issuer DN, one line */
-    char *issuer_key; /* hex SHA-256 of the issuer Name DER: serials are unique per issuer */
+    char *issuer_key; /* hilt_issuer_key() of the issuer Name: serials are unique per issuer */
     char *pipeline;   /* how it is renewed: "manifest:NAME", "manual", "scan", … (or NULL) */
     int64_t seq, shard; /* -1 for certificates hilt did not issue */
     int64_t not_before, not_after, created;
@@ -152,12 +153,15 @@ int hilt_store_cert_revoke(struct hilt_store *s, const char *serial, int reason,
                            const struct hilt_audit_ev *ev, struct hilt_err *e);
 
 /* Certificates of one CA valid at `from` or later, by sequence number (the
- * OCSP responder's initial load); those created, or revoked, at `since` or
- * later (what it polls for). */
+ * OCSP responder's initial load). */
 int hilt_store_cert_list_ca(struct hilt_store *s, const char *ca, int64_t from, hilt_cert_cb cb,
                             void *arg, struct hilt_err *e);
-int hilt_store_cert_changed_ca(struct hilt_store *s, const char *ca, int64_t since,
-                               hilt_cert_cb cb, void *arg, struct hilt_err *e);
+/* What a poller needs: certificates of the CA added after *after_id (a
+ * cursor the call advances; start with -1, which only finds where the
+ * table ends), then those revoked at or after revoked_since. */
+int hilt_store_cert_changed_ca(struct hilt_store *s, const char *ca, int64_t *after_id,
+                               int64_t revoked_since, hilt_cert_cb cb, void *arg,
+                               struct hilt_err *e);
 
 /* ---- inventory details (store_clm.c) --------------------------------- */
 /* Set owner/service/env/pipeline of a certificate (NULL = keep). Returns 1
@@ -274,6 +278,12 @@ int hilt_store_notify_sent(struct hilt_store *s, const char *sha256, int64_t thr
 /* Remember a notification that went out; 1 recorded now, 0 already there. */
 int hilt_store_notify_mark(struct hilt_store *s, const char *sha256, int64_t threshold,
                            const char *channel, int64_t when, struct hilt_err *e);
+
+/* The issuer key of a certificate: the first 8 bytes of SHA-256 over its
+ * issuer Name DER, in hex (17 bytes with the NUL). It only scopes serial
+ * uniqueness, so 64 bits are plenty, and every row and index entry is
+ * 48 bytes shorter than with the whole hash. */
+void hilt_issuer_key(const unsigned char *name_der, size_t len, char out[17]);
 
 /* Normalise a serial or hash typed by a person: strips colons and spaces,
  * lowercases, drops leading zeros of a serial. -1 if not hex. */
