@@ -316,8 +316,31 @@ static void record(struct gw_conn *c, int ok, enum hilt_code code, unsigned long
     if (w->evbuf.len > 60 * 1024) gw_worker_flush_events(w);
 }
 
+/* What we served, for alerts that do not say what the client disliked. */
+static unsigned served_flags(struct gw_conn *c)
+{
+    if (c->alert_recv != SSL_AD_BAD_CERTIFICATE && c->alert_recv != SSL_AD_CERTIFICATE_UNKNOWN)
+        return 0;
+    SSL_CTX *ctx = SSL_get_SSL_CTX(c->ssl);
+    unsigned f = 0;
+    time_t now = hilt_now();
+    for (size_t s = 0; s < c->var->nsets; s++) {
+        struct gw_certset *set = &c->var->sets[s];
+        if (set->ctx != ctx) continue;
+        for (int i = 0; i < set->ninfo; i++)
+            if (set->info[i].not_after < now) f |= HS_F_OUR_CERT_EXPIRED;
+        const char *sni = c->hello && c->hello->has_sni ? c->hello->sni : NULL;
+        int match = !sni;
+        for (size_t n = 0; sni && n < set->nnames && !match; n++)
+            match = gw_name_match(set->names[n], sni);
+        if (!match) f |= HS_F_SNI_NOT_IN_CERT;
+    }
+    return f;
+}
+
 static void hs_failed(struct gw_conn *c, unsigned flags, unsigned long err)
 {
+    flags |= served_flags(c);
     unsigned long reason = err ? ERR_GET_REASON(err) : 0;
     struct hs_facts f = {
         .flags = c->hsflags | flags,

@@ -118,6 +118,15 @@ enum hilt_code hs_classify(const struct hs_facts *f)
             if (f->reason == not_tls_reasons[i]) return HILT_C_NOT_TLS;
     }
     if (f->flags & HS_F_SNI_REFUSED) return HILT_C_SNI_REQUIRED;
+    /* bad_certificate (GnuTLS, OpenSSL for signature problems) and certificate_unknown
+     * (Java) do not say why; what we served does: expired, the wrong name, or else a
+     * chain this client does not trust. */
+    if (f->alert_received == SSL_AD_BAD_CERTIFICATE ||
+        f->alert_received == SSL_AD_CERTIFICATE_UNKNOWN) {
+        if (f->flags & HS_F_OUR_CERT_EXPIRED) return HILT_C_CERT_EXPIRED;
+        if (f->flags & HS_F_SNI_NOT_IN_CERT) return HILT_C_HOSTNAME_MISMATCH;
+        return HILT_C_UNTRUSTED_ROOT;
+    }
     if (f->alert_received >= 0)
         for (size_t i = 0; i < sizeof(client_alerts) / sizeof(client_alerts[0]); i++)
             if (client_alerts[i].alert == f->alert_received) return client_alerts[i].code;

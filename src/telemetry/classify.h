@@ -19,14 +19,16 @@ struct hilt_client_hello;
 struct hilt_profile;
 
 enum {
-    HS_F_TIMEOUT = 1 << 0,        /* the handshake deadline passed */
-    HS_F_RESET = 1 << 1,          /* ECONNRESET/EPIPE from the client */
-    HS_F_EOF = 1 << 2,            /* the client closed without an alert */
-    HS_F_SNI_REFUSED = 1 << 3,    /* we refused the SNI (no route, strict_sni) */
-    HS_F_CERT_REQUESTED = 1 << 4, /* we asked for a client certificate */
-    HS_F_CERT_SENT = 1 << 5,      /* the client sent a non-empty Certificate */
-    HS_F_CERT_REJECTED = 1 << 6,  /* verification or the subject rules refused it */
-    HS_F_ALPN_REFUSED = 1 << 7,   /* no ALPN overlap */
+    HS_F_TIMEOUT = 1 << 0,          /* the handshake deadline passed */
+    HS_F_RESET = 1 << 1,            /* ECONNRESET/EPIPE from the client */
+    HS_F_EOF = 1 << 2,              /* the client closed without an alert */
+    HS_F_SNI_REFUSED = 1 << 3,      /* we refused the SNI (no route, strict_sni) */
+    HS_F_CERT_REQUESTED = 1 << 4,   /* we asked for a client certificate */
+    HS_F_CERT_SENT = 1 << 5,        /* the client sent a non-empty Certificate */
+    HS_F_CERT_REJECTED = 1 << 6,    /* verification or the subject rules refused it */
+    HS_F_ALPN_REFUSED = 1 << 7,     /* no ALPN overlap */
+    HS_F_OUR_CERT_EXPIRED = 1 << 8, /* the certificate we served is outside its validity */
+    HS_F_SNI_NOT_IN_CERT = 1 << 9,  /* the SNI is not among our certificate's names */
 };
 
 struct hs_facts {
