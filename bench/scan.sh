@@ -93,24 +93,28 @@ fi
 if (( FLEET > 0 )); then
   echo "== fleet: $FLEET loopback endpoints (one nginx, $FLEET listening ports), concurrency 200"
   ulimit -n 65536 2>/dev/null || ulimit -n 8192
-  for attempt in 1 2 3 4 5; do
-    base=$((20000 + RANDOM % (12000 - FLEET))); ok=1   # below the ephemeral range
-    for p in $(seq $base 97 $((base + FLEET - 1))); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && { ok=0; break; }; done
-    (( ok )) && break
-  done
   mkdir -p ngx/logs ngx/tmp
-  {
-    echo "daemon off; worker_processes 2; pid $T/ngx/nginx.pid; error_log $T/ngx/logs/error.log crit;"
-    echo "worker_rlimit_nofile 65536; events { worker_connections 16384; }"
-    echo "http { access_log off; client_body_temp_path $T/ngx/tmp; proxy_temp_path $T/ngx/tmp; fastcgi_temp_path $T/ngx/tmp; uwsgi_temp_path $T/ngx/tmp; scgi_temp_path $T/ngx/tmp;"
-    echo " server {"
-    for i in $(seq 0 $((FLEET - 1))); do echo "  listen 127.0.0.1:$((base + i)) ssl;"; done
-    echo "  ssl_certificate $T/ec.pem; ssl_certificate_key $T/ec.key; ssl_protocols TLSv1.2 TLSv1.3;"
-    echo "  ssl_session_cache shared:S:10m; location / { return 200; } } }"
-  } > ngx/nginx.conf
-  nginx -p "$T/ngx" -c "$T/ngx/nginx.conf" >/dev/null 2>&1 &
-  pids+=($!)
-  wait_port $((base + FLEET - 1)) || { echo "nginx did not start"; exit 1; }
+  started=0
+  for attempt in 1 2 3 4 5 6 7 8; do
+    base=$((20000 + RANDOM % (12000 - FLEET)))   # below the kernel's ephemeral range
+    {
+      echo "daemon off; worker_processes 2; pid $T/ngx/nginx.pid; error_log $T/ngx/logs/error.log crit;"
+      echo "worker_rlimit_nofile 65536; events { worker_connections 16384; }"
+      echo "http { access_log off; client_body_temp_path $T/ngx/tmp; proxy_temp_path $T/ngx/tmp; fastcgi_temp_path $T/ngx/tmp; uwsgi_temp_path $T/ngx/tmp; scgi_temp_path $T/ngx/tmp;"
+      echo " server {"
+      for i in $(seq 0 $((FLEET - 1))); do echo "  listen 127.0.0.1:$((base + i)) ssl;"; done
+      echo "  ssl_certificate $T/ec.pem; ssl_certificate_key $T/ec.key; ssl_protocols TLSv1.2 TLSv1.3;"
+      echo "  ssl_session_cache shared:S:10m; location / { return 200; } } }"
+    } > ngx/nginx.conf
+    nginx -p "$T/ngx" -c "$T/ngx/nginx.conf" >/dev/null 2>&1 &
+    npid=$!
+    wait_port $((base + FLEET - 1)) && sleep 0.2
+    # Every port must be nginx's: another process on one of them would skew the run.
+    bound=$(ss -ltnpH "sport >= :$base and sport <= :$((base + FLEET - 1))" | grep -c '"nginx"')
+    if [[ "$bound" == "$FLEET" ]] && kill -0 $npid 2>/dev/null; then started=1; pids+=($npid); break; fi
+    kill $npid 2>/dev/null; wait $npid 2>/dev/null
+  done
+  (( started )) || { echo "  could not give nginx $FLEET free ports"; exit 1; }
   for i in $(seq 0 $((FLEET - 1))); do echo "127.0.0.1:$((base + i))"; done > targets.txt
   t0=$(now_ms)
   "$HILT" scan --json --no-revocation --targets targets.txt --concurrency 200 > fleet.jsonl 2>fleet.err
@@ -119,4 +123,5 @@ if (( FLEET > 0 )); then
   reach=$(jq -s 'map(select(.reachable == true)) | length' fleet.jsonl 2>/dev/null || echo "?")
   conns=$(jq -s 'map(.connections // 0) | add' fleet.jsonl 2>/dev/null || echo "?")
   printf '  %d targets scanned (%s reachable, %s connections) in %d ms  (goal < 10000 ms)\n' "$done_n" "$reach" "$conns" $((t1 - t0))
+  [[ "$reach" != "$done_n" ]] && { echo "  unreachable, e.g.:"; jq -s -r "map(select(.reachable == false)) | .[0:3][] | \"    \\(.target.target): \\(.error)\"" fleet.jsonl; tail -3 fleet.err; grep -v "\[warn\]" ngx/logs/error.log | tail -5; }
 fi

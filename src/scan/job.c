@@ -124,10 +124,15 @@ static void fail_later(struct hilt_scan_job *j, enum hilt_job_status st)
     event_base_once(j->env->base, -1, EV_TIMEOUT, deferred_finish, j, &zero);
 }
 
+/* One event per job, re-aimed at each state (no allocation per wait). */
 static void wait_for(struct hilt_scan_job *j, short what)
 {
-    if (j->ev) event_free(j->ev);
-    j->ev = event_new(j->env->base, j->fd, what, on_event, j);
+    if (!j->ev) {
+        j->ev = event_new(j->env->base, j->fd, what, on_event, j);
+    } else {
+        event_del(j->ev);
+        event_assign(j->ev, j->env->base, j->fd, what, on_event, j);
+    }
     if (j->ev) event_add(j->ev, NULL);
 }
 
@@ -219,9 +224,10 @@ static void start_tls_stage(struct hilt_scan_job *j)
     arm_timeout(j, j->env->timeout_ms);
     j->t0 = hilt_mono_us();
     if (j->kind == HILT_JOB_RAW) {
+        /* A freshly connected socket is writable: send now, wait only if it would block. */
         j->state = S_RAW_SEND;
         j->sent = 0;
-        wait_for(j, EV_WRITE);
+        on_event(j->fd, EV_WRITE, j);
         return;
     }
     j->ssl = SSL_new(j->ctx);

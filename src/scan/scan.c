@@ -15,6 +15,8 @@
 #include "x509/verify.h"
 
 #include <event2/dns.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@ struct tjob {
     int version;                         /* enum hilt_tls_version the job is about */
     uint16_t list[HILT_SCAN_MAX_SUITES]; /* what was offered (suites, groups, sigalgs) */
     int nlist;
+    
     struct tjob *next; /* queue */
 };
 
@@ -46,6 +49,7 @@ typedef void (*phase_fn)(struct target *t);
 
 struct target {
     struct scan *s;
+    struct target *prev_live, *next_live;
     struct hilt_scan_result r;
     int index;
     struct sockaddr_storage addr;
@@ -69,7 +73,22 @@ struct target {
     size_t nsim;
 };
 
+/* What every worker shares: read-only inputs, and under `lock` the next
+ * target to start, the counts and the report callback. */
+struct scan_shared {
+    const struct hilt_scan_target *targets;
+    size_t ntargets;
+    pthread_mutex_t lock;
+    size_t next;     /* next target to start */
+    size_t finished;
+    int failed;
+    hilt_scan_report_fn cb;
+    void *cb_arg;
+};
+
+/* One worker: an event loop on its own thread, with its own resolver and contexts. */
 struct scan {
+    struct scan_shared *sh;
     const struct hilt_scan_opts *o;
     const struct hilt_policy *policy;
     struct event_base *base;
@@ -78,14 +97,11 @@ struct scan {
     SSL_CTX *ctx_all;      /* every version and cipher OpenSSL has, tickets on */
     SSL_CTX *ctx_noticket; /* TLS <= 1.2, session IDs only */
     X509_STORE *store;
-    const struct hilt_scan_target *targets;
-    size_t ntargets, started, finished;
     int active;
-    hilt_scan_report_fn cb;
-    void *cb_arg;
-    struct target **all;
+    int limit;               /* targets in flight on this worker */
+    struct target *live;     /* targets started and not finished (for cleanup) */
+    struct hilt_err err;     /* this worker's error slot (hello building) */
     struct hilt_err *e;
-    int failed;
     const struct hilt_clients *clients; /* for --clients */
     /* TLS 1.3 contexts offering a subset of signature schemes, by bitmask of
      * sigalg table positions: built once per scan, not per target. */
@@ -434,13 +450,19 @@ static void on_version(struct target *t, struct tjob *tj)
     }
 }
 
+/* Every suite per version, built once (workers share it read-only). */
+static uint16_t lists[HILT_TLS_VERSION_COUNT][HILT_SCAN_MAX_SUITES];
+static int counts[HILT_TLS_VERSION_COUNT];
+static pthread_once_t suite_lists_once = PTHREAD_ONCE_INIT;
+
+static void build_suite_lists(void)
+{
+    for (int v = 0; v < HILT_TLS_VERSION_COUNT; v++) counts[v] = suite_list(v, lists[v], HILT_SCAN_MAX_SUITES);
+}
+
 static void phase_versions(struct target *t)
 {
-    static uint16_t lists[HILT_TLS_VERSION_COUNT][HILT_SCAN_MAX_SUITES];
-    static int counts[HILT_TLS_VERSION_COUNT];
-    if (!counts[HILT_TLS12])
-        for (int v = 0; v < HILT_TLS_VERSION_COUNT; v++)
-            counts[v] = suite_list(v, lists[v], HILT_SCAN_MAX_SUITES);
+    pthread_once(&suite_lists_once, build_suite_lists);
     t->next = phase_ciphers;
     for (int v = HILT_TLS13; v >= HILT_SSL3; v--) {
         struct hello_args a = {0};
@@ -536,6 +558,16 @@ static void phase_order(struct target *t)
     for (int v = HILT_TLS13; v >= HILT_SSL3; v--) {
         struct hilt_scan_version *sv = &t->r.v[v];
         if (sv->nsuites < 2) continue;
+        /* We offer suites in table (code point) order, and a server that follows
+         * the client takes the first it supports: any other order proves the
+         * server's own, with no extra probe. */
+        int ascending = 1;
+        for (int i = 1; i < sv->nsuites; i++)
+            if (sv->suites[i] < sv->suites[i - 1]) ascending = 0;
+        if (!ascending) {
+            sv->server_order = 1;
+            continue;
+        }
         uint16_t rev[HILT_SCAN_MAX_SUITES];
         for (int i = 0; i < sv->nsuites; i++)
             rev[i] = sv->suites[sv->nsuites - 1 - i];
@@ -563,49 +595,118 @@ static void on_group13(struct target *t, struct tjob *tj)
     raw_job(t, on_group13, HILT_TLS13, rest, n, &a, 0);
 }
 
-static void on_group12(struct target *t, struct tjob *tj)
+/* TLS 1.2 curves and signature schemes, each read from the ServerKeyExchange
+ * in a removal loop of its own (GS_GROUPS, GS_SIGS).
+ * Curves: RFC 8422 lets the client's supported_groups also constrain an ECDSA
+ * certificate's curve, so removing that curve would take the certificate away.
+ * Prefer ECDHE-RSA suites (no such link); with ECDSA only, always offer the
+ * certificate's curve, last, so that a server following the client picks the
+ * others first. */
+enum { GS_GROUPS = 1, GS_SIGS_RSA, GS_SIGS_ECDSA, GS_SIGS_DSS };
+
+/* Schemes are enumerated per certificate type: OpenSSL servers pick the suite
+ * first and then fail to find a scheme, rather than fall back to another
+ * certificate, so mixing types would stop early. */
+static const char *gs12_auth(int mode)
 {
-    const struct hilt_server_flight *f = &tj->j.flight;
-    if (!flight_is(tj, HILT_TLS12) || !f->ske_curve ||
-        !list_has(tj->list, tj->nlist, f->ske_curve) ||
-        list_has(t->r.groups12, t->r.ngroups12, f->ske_curve) ||
-        t->r.ngroups12 >= HILT_SCAN_MAX_LIST)
-        return;
-    t->r.groups12[t->r.ngroups12++] = f->ske_curve;
-    uint16_t rest[HILT_SCAN_MAX_LIST];
-    memcpy(rest, tj->list, (size_t)tj->nlist * sizeof(uint16_t));
-    int n = list_remove(rest, tj->nlist, f->ske_curve);
-    if (n <= 0) return;
-    const struct hilt_scan_version *v = &t->r.v[HILT_TLS12];
-    uint16_t ecdhe[HILT_SCAN_MAX_SUITES];
-    int ne = 0;
-    for (int i = 0; i < v->nsuites; i++) {
-        const struct hilt_cipher *c = hilt_cipher_by_code(v->suites[i]);
-        if (c && c->kx && !strcmp(c->kx, "ECDHE")) ecdhe[ne++] = v->suites[i];
-    }
-    struct hello_args a = {.suites = ecdhe, .nsuites = ne, .groups = rest, .ngroups = n};
-    raw_job(t, on_group12, HILT_TLS12, rest, n, &a, 1);
+    return mode == GS_SIGS_RSA ? "RSA" : mode == GS_SIGS_ECDSA ? "ECDSA" : mode == GS_SIGS_DSS ? "DSS" : NULL;
 }
 
-/* TLS 1.2 signature schemes: the ServerKeyExchange names the one used. */
-static void on_sigalg12(struct target *t, struct tjob *tj)
+static int gs12_suites(struct target *t, int mode, uint16_t *out)
+{
+    const struct hilt_scan_version *v = &t->r.v[HILT_TLS12];
+    int n = 0, nrsa = 0;
+    for (int i = 0; i < v->nsuites; i++) {
+        const struct hilt_cipher *c = hilt_cipher_by_code(v->suites[i]);
+        if (!c || !c->kx || !c->au || !strcmp(c->au, "anon")) continue;
+        if (mode == GS_GROUPS && !strcmp(c->kx, "ECDHE") && !strcmp(c->au, "RSA")) nrsa++;
+    }
+    for (int i = 0; i < v->nsuites; i++) {
+        const struct hilt_cipher *c = hilt_cipher_by_code(v->suites[i]);
+        if (!c || !c->kx || !c->au || !strcmp(c->au, "anon")) continue;
+        if (mode == GS_GROUPS) {
+            if (strcmp(c->kx, "ECDHE") || (nrsa && strcmp(c->au, "RSA"))) continue;
+        } else if ((strcmp(c->kx, "ECDHE") && strcmp(c->kx, "DHE")) || strcmp(c->au, gs12_auth(mode))) {
+            continue;
+        }
+        out[n++] = v->suites[i];
+    }
+    return n;
+}
+
+/* The curves of ECDSA certificates seen over TLS <= 1.2. */
+static int cert_curves12(struct target *t, uint16_t *out)
+{
+    int n = 0;
+    for (int i = 0; i < t->r.ncerts && n < 4; i++) {
+        if (!strncmp(t->r.certs[i].via, "TLSv1.3", 7)) continue;
+        EVP_PKEY *k = X509_get0_pubkey(sk_X509_value(t->r.certs[i].chain, 0));
+        char kd[32] = "";
+        if (k) hilt_key_describe(k, kd, sizeof(kd));
+        uint16_t c = !strcmp(kd, "ec-p256") ? 0x0017 : !strcmp(kd, "ec-p384") ? 0x0018 : !strcmp(kd, "ec-p521") ? 0x0019 : 0;
+        if (c && !list_has(out, n, c)) out[n++] = c;
+    }
+    return n;
+}
+
+static void on_gs12(struct target *t, struct tjob *tj);
+
+static void gs12_next(struct target *t, int mode, const uint16_t *rest, int nrest)
+{
+    uint16_t suites[HILT_SCAN_MAX_SUITES], offer[HILT_SCAN_MAX_LIST + 4], other[HILT_SCAN_MAX_LIST];
+    int nsu = gs12_suites(t, mode, suites), no = 0, nother;
+    if (!nsu || nrest <= 0) return;
+    memcpy(offer, rest, (size_t)nrest * sizeof(uint16_t));
+    no = nrest;
+    struct hello_args a = {.version = HILT_TLS12, .suites = suites, .nsuites = nsu};
+    if (mode == GS_GROUPS) {
+        const struct hilt_cipher *c0 = hilt_cipher_by_code(suites[0]);
+        if (c0 && c0->au && !strcmp(c0->au, "ECDSA")) {
+            uint16_t cc[4];
+            int ncc = cert_curves12(t, cc);
+            for (int i = 0; i < ncc; i++) no = list_remove(offer, no, cc[i]);
+            for (int i = 0; i < ncc; i++) offer[no++] = cc[i];
+        }
+        a.groups = offer;
+        a.ngroups = no;
+    } else {
+        nother = group_list(HILT_GF_EC | HILT_GF_FFDHE, other, HILT_SCAN_MAX_LIST);
+        a.groups = other;
+        a.ngroups = nother;
+        a.sigalgs = offer;
+        a.nsigalgs = no;
+    }
+    struct tjob *tj = new_tjob(t, HILT_JOB_RAW, on_gs12, HILT_TLS12);
+    if (!tj) return;
+    tj->j.tag = mode;
+    tj->j.want_rest = 1;
+    memcpy(tj->list, rest, (size_t)nrest * sizeof(uint16_t));
+    tj->nlist = nrest;
+    if (build_hello(t, &a, &tj->j.hello) < 0) {
+        hilt_scan_job_clear(&tj->j);
+        free(tj);
+        return;
+    }
+    submit(t, tj);
+}
+
+static void on_gs12(struct target *t, struct tjob *tj)
 {
     const struct hilt_server_flight *f = &tj->j.flight;
-    if (!flight_is(tj, HILT_TLS12) || !f->ske_sigalg ||
-        !list_has(tj->list, tj->nlist, f->ske_sigalg) ||
-        list_has(t->r.sigalgs12, t->r.nsigalgs12, f->ske_sigalg) ||
-        t->r.nsigalgs12 >= HILT_SCAN_MAX_LIST)
+    int groups = tj->j.tag == GS_GROUPS;
+    uint16_t chosen = groups ? f->ske_curve : f->ske_sigalg;
+    uint16_t *arr = groups ? t->r.groups12 : t->r.sigalgs12;
+    int *narr = groups ? &t->r.ngroups12 : &t->r.nsigalgs12;
+    /* A certificate curve chosen again means nothing new can be learned this way. */
+    if (!flight_is(tj, HILT_TLS12) || !chosen || list_has(arr, *narr, chosen) || *narr >= HILT_SCAN_MAX_LIST)
         return;
-    t->r.sigalgs12[t->r.nsigalgs12++] = f->ske_sigalg;
+    arr[(*narr)++] = chosen;
     uint16_t rest[HILT_SCAN_MAX_LIST];
     memcpy(rest, tj->list, (size_t)tj->nlist * sizeof(uint16_t));
-    int n = list_remove(rest, tj->nlist, f->ske_sigalg);
-    if (n <= 0) return;
-    const struct hilt_scan_version *v = &t->r.v[HILT_TLS12];
-    struct hello_args a = {
-        .suites = v->suites, .nsuites = v->nsuites, .sigalgs = rest, .nsigalgs = n};
-    raw_job(t, on_sigalg12, HILT_TLS12, rest, n, &a, 1);
+    int n = list_remove(rest, tj->nlist, chosen);
+    gs12_next(t, tj->j.tag, rest, n);
 }
+
 
 static void phase_groups(struct target *t)
 {
@@ -618,29 +719,14 @@ static void phase_groups(struct target *t)
             .suites = v->suites, .nsuites = v->nsuites, .groups = g, .ngroups = n};
         raw_job(t, on_group13, HILT_TLS13, g, n, &a, 0);
     }
-    const struct hilt_scan_version *v12 = &t->r.v[HILT_TLS12];
-    if (v12->accepted) {
-        uint16_t ecdhe[HILT_SCAN_MAX_SUITES], sigs_ok[HILT_SCAN_MAX_SUITES];
-        int ne = 0, ns = 0;
-        for (int i = 0; i < v12->nsuites; i++) {
-            const struct hilt_cipher *c = hilt_cipher_by_code(v12->suites[i]);
-            if (c && c->kx && !strcmp(c->kx, "ECDHE")) ecdhe[ne++] = v12->suites[i];
-            if (c && c->kx && (!strcmp(c->kx, "ECDHE") || !strcmp(c->kx, "DHE")) && c->au &&
-                strcmp(c->au, "anon"))
-                sigs_ok[ns++] = v12->suites[i];
-        }
-        if (ne) {
-            uint16_t g[HILT_SCAN_MAX_LIST];
-            int n = group_list(HILT_GF_EC, g, HILT_SCAN_MAX_LIST);
-            struct hello_args a = {.suites = ecdhe, .nsuites = ne, .groups = g, .ngroups = n};
-            raw_job(t, on_group12, HILT_TLS12, g, n, &a, 1);
-        }
-        if (ns) {
-            uint16_t s[HILT_SCAN_MAX_LIST];
-            int n = sigalg_list(0, s, HILT_SCAN_MAX_LIST);
-            struct hello_args a = {.suites = sigs_ok, .nsuites = ns, .sigalgs = s, .nsigalgs = n};
-            raw_job(t, on_sigalg12, HILT_TLS12, s, n, &a, 1);
-        }
+    if (t->r.v[HILT_TLS12].accepted) {
+        uint16_t g[HILT_SCAN_MAX_LIST], s[HILT_SCAN_MAX_LIST];
+        int ng = group_list(HILT_GF_EC, g, HILT_SCAN_MAX_LIST);
+        int ns = sigalg_list(0, s, HILT_SCAN_MAX_LIST);
+        gs12_next(t, GS_GROUPS, g, ng);
+        gs12_next(t, GS_SIGS_RSA, s, ns); /* each starts only if such suites were accepted */
+        gs12_next(t, GS_SIGS_ECDSA, s, ns);
+        gs12_next(t, GS_SIGS_DSS, s, ns);
     }
 }
 
@@ -1394,16 +1480,21 @@ static void free_target(struct target *t)
 static void target_done(struct target *t)
 {
     struct scan *s = t->s;
+    struct scan_shared *sh = s->sh;
     t->r.duration_us = hilt_mono_us() - t->t0;
     analyse(t);
-    if (hilt_scan_result_failed(&t->r)) s->failed = 1;
-    s->cb(s->cb_arg, &t->r);
-    s->all[t->index] = NULL;
+    pthread_mutex_lock(&sh->lock);
+    if (hilt_scan_result_failed(&t->r)) sh->failed = 1;
+    sh->cb(sh->cb_arg, &t->r);
+    sh->finished++;
+    pthread_mutex_unlock(&sh->lock);
+    if (t->prev_live) t->prev_live->next_live = t->next_live;
+    else s->live = t->next_live;
+    if (t->next_live) t->next_live->prev_live = t->prev_live;
     free_target(t);
     s->active--;
-    s->finished++;
     start_next_targets(s);
-    if (s->finished == s->ntargets) event_base_loopexit(s->base, NULL);
+    if (s->active == 0) event_base_loopexit(s->base, NULL);
 }
 
 static void dns_done(int err, struct evutil_addrinfo *res, void *arg)
@@ -1427,16 +1518,15 @@ static void dns_done(int err, struct evutil_addrinfo *res, void *arg)
 
 static void start_target(struct scan *s, size_t i)
 {
-    const struct hilt_scan_target *spec = &s->targets[i];
+    const struct hilt_scan_target *spec = &s->sh->targets[i];
     struct target *t = calloc(1, sizeof(*t));
-    if (!t) {
-        s->finished++;
-        return;
-    }
+    if (!t) return;
     t->s = s;
     t->index = (int)i;
     t->t0 = hilt_mono_us();
-    s->all[i] = t;
+    t->next_live = s->live;
+    if (s->live) s->live->prev_live = t;
+    s->live = t;
     s->active++;
     struct hilt_scan_result *r = &t->r;
     snprintf(r->target, sizeof(r->target), "%s", spec->target);
@@ -1470,9 +1560,13 @@ static void start_target(struct scan *s, size_t i)
 
 static void start_next_targets(struct scan *s)
 {
-    int limit = s->o->concurrency > 0 ? s->o->concurrency : DEFAULT_CONCURRENCY;
-    while (s->started < s->ntargets && s->active < limit)
-        start_target(s, s->started++);
+    while (s->active < s->limit) {
+        pthread_mutex_lock(&s->sh->lock);
+        size_t i = s->sh->next < s->sh->ntargets ? s->sh->next++ : s->sh->ntargets;
+        pthread_mutex_unlock(&s->sh->lock);
+        if (i >= s->sh->ntargets) return;
+        start_target(s, i);
+    }
 }
 
 static SSL_CTX *make_ctx(int max_version, int no_ticket, struct hilt_err *e)
@@ -1486,14 +1580,52 @@ static SSL_CTX *make_ctx(int max_version, int no_ticket, struct hilt_err *e)
     return ctx;
 }
 
+/* Set up a worker's loop, resolver and contexts. */
+static int worker_init(struct scan *w, struct hilt_err *e)
+{
+    w->e = &w->err;
+    w->base = event_base_new();
+    if (!w->base) return hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+    w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (!w->dns) w->dns = evdns_base_new(w->base, 0); /* no resolv.conf: numeric hosts and /etc/hosts still work */
+    if (!w->dns) return hilt_err_set(e, HILT_E_RUNTIME, 0, "cannot set up name resolution");
+    evdns_base_load_hosts(w->dns, NULL);
+    w->env.base = w->base;
+    w->env.timeout_ms = w->o->timeout_ms > 0 ? w->o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    w->env.starttls = w->o->starttls ? hilt_starttls_find(w->o->starttls) : NULL;
+    w->env.host = w->o->sni; /* xmpp's to='' (localhost when absent) */
+    if (!(w->ctx_all = make_ctx(0, 0, e)) || !(w->ctx_noticket = make_ctx(TLS1_2_VERSION, 1, e))) return -1;
+    return 0;
+}
+
+static void worker_free(struct scan *w)
+{
+    while (w->live) {
+        struct target *t = w->live;
+        w->live = t->next_live;
+        free_target(t);
+    }
+    SSL_CTX_free(w->ctx_all);
+    SSL_CTX_free(w->ctx_noticket);
+    for (int i = 0; i < w->nsig13; i++) SSL_CTX_free(w->sig13[i].ctx);
+    if (w->dns) evdns_base_free(w->dns, 0);
+    if (w->base) event_base_free(w->base);
+}
+
+static void *worker_run(void *arg)
+{
+    struct scan *w = arg;
+    start_next_targets(w);
+    if (w->active) event_base_dispatch(w->base);
+    return NULL;
+}
+
 int hilt_scan_run(const struct hilt_scan_opts *o, const struct hilt_scan_target *targets, size_t n,
                   hilt_scan_report_fn cb, void *arg, struct hilt_err *e)
 {
     if (hilt_catalogue_load(e) < 0) return -1;
-    struct scan s = {.o = o, .targets = targets, .ntargets = n, .cb = cb, .cb_arg = arg, .e = e};
-    int rc = -1;
-    s.policy = o->policy ? o->policy : hilt_policy_builtin(e);
-    if (!s.policy) return -1;
+    const struct hilt_policy *policy = o->policy ? o->policy : hilt_policy_builtin(e);
+    if (!policy) return -1;
     if (o->starttls && !hilt_starttls_find(o->starttls))
         return hilt_err_set(e, HILT_E_USAGE, 0, "--starttls '%s' is not one of %s", o->starttls,
                             hilt_starttls_names());
@@ -1502,46 +1634,51 @@ int hilt_scan_run(const struct hilt_scan_opts *o, const struct hilt_scan_target 
         struct hilt_hostport hp;
         if (hilt_hostport_parse(targets[i].target, 443, &hp, e) < 0) return -1;
         const char *pn = targets[i].profile ? targets[i].profile : o->profile;
-        if (pn && !hilt_profile_find(s.policy, pn, e)) return -1;
+        if (pn && !hilt_profile_find(policy, pn, e)) return -1;
     }
-    if (o->clients && !(s.clients = hilt_clients_builtin(e))) return -1;
-    if (!(s.store = hilt_store_new(o->ca_file, e))) {
+    const struct hilt_clients *clients = NULL;
+    if (o->clients && !(clients = hilt_clients_builtin(e))) return -1;
+    X509_STORE *store = hilt_store_new(o->ca_file, e);
+    if (!store) {
         if (o->ca_file) hilt_err_prefix(e, "--ca-file");
         return -1;
     }
-    s.all = calloc(n ? n : 1, sizeof(*s.all));
-    s.base = event_base_new();
-    if (!s.all || !s.base) {
+    pthread_once(&suite_lists_once, build_suite_lists);
+    struct scan_shared sh = {.targets = targets, .ntargets = n, .cb = cb, .cb_arg = arg};
+    pthread_mutex_init(&sh.lock, NULL);
+    /* One event loop per core, each with its share of the concurrency. */
+    int concurrency = o->concurrency > 0 ? o->concurrency : DEFAULT_CONCURRENCY;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int nw = (int)(cpus > 0 ? cpus : 1);
+    if (nw > 8) nw = 8;
+    if ((size_t)nw > n) nw = (int)(n ? n : 1);
+    if (nw > concurrency) nw = concurrency;
+    struct scan *w = calloc((size_t)nw, sizeof(*w));
+    pthread_t *th = calloc((size_t)nw, sizeof(*th));
+    int rc = -1, started = 0;
+    if (!w || !th) {
         hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
         goto out;
     }
-    s.dns = evdns_base_new(s.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    if (!s.dns)
-        s.dns =
-            evdns_base_new(s.base, 0); /* no resolv.conf: numeric hosts and /etc/hosts still work */
-    if (!s.dns) {
-        hilt_err_set(e, HILT_E_RUNTIME, 0, "cannot set up name resolution");
-        goto out;
+    for (int i = 0; i < nw; i++) {
+        w[i] = (struct scan){.sh = &sh, .o = o, .policy = policy, .store = store, .clients = clients};
+        w[i].limit = concurrency / nw + (i < concurrency % nw);
+        if (worker_init(&w[i], e) < 0) goto out;
     }
-    evdns_base_load_hosts(s.dns, NULL);
-    s.env.base = s.base;
-    s.env.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-    s.env.starttls = o->starttls ? hilt_starttls_find(o->starttls) : NULL;
-    s.env.host = o->sni; /* xmpp's to='' (localhost when absent) */
-    if (!(s.ctx_all = make_ctx(0, 0, e)) || !(s.ctx_noticket = make_ctx(TLS1_2_VERSION, 1, e)))
-        goto out;
-    start_next_targets(&s);
-    if (s.finished < s.ntargets) event_base_dispatch(s.base);
+    for (int i = 1; i < nw; i++) {
+        if (pthread_create(&th[i], NULL, worker_run, &w[i]) != 0) break;
+        started = i;
+    }
+    worker_run(&w[0]);
+    for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
+    /* A worker whose thread could not start leaves its targets to the others. */
+    if (sh.finished < n) worker_run(&w[0]);
     rc = 0;
 out:
-    for (size_t i = 0; s.all && i < n; i++)
-        if (s.all[i]) free_target(s.all[i]);
-    free(s.all);
-    SSL_CTX_free(s.ctx_all);
-    SSL_CTX_free(s.ctx_noticket);
-    for (int i = 0; i < s.nsig13; i++) SSL_CTX_free(s.sig13[i].ctx);
-    X509_STORE_free(s.store);
-    if (s.dns) evdns_base_free(s.dns, 0);
-    if (s.base) event_base_free(s.base);
+    for (int i = 0; w && i < nw; i++) worker_free(&w[i]);
+    free(w);
+    free(th);
+    pthread_mutex_destroy(&sh.lock);
+    X509_STORE_free(store);
     return rc;
 }

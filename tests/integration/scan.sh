@@ -16,10 +16,10 @@ CA="$P/root.pem"
 
 s_server() { # ARGS...: openssl s_server on a free port (retried: other suites race for ports); sets PORT
   local i
-  for i in 1 2 3; do
+  for i in 1 2 3 4 5; do
     PORT=$(free_port)
     bg sh -c "exec openssl s_server -accept 127.0.0.1:$PORT -quiet -naccept 100000 $(printf "%q " "$@") 2>/dev/null"
-    wait_port "$PORT" 3 && return 0
+    wait_port "$PORT" 8 && return 0
   done
   echo "s_server did not start: $*"
 }
@@ -63,6 +63,17 @@ jq_eq s13-sigalg "$T/s13.json" '.signature_algorithms.tls13 | index("ecdsa_secp2
 jq_eq s13-cert-via-tls13 "$T/s13.json" '.certificates[0].via | startswith("TLSv1.3")' true
 jq_eq s13-tickets "$T/s13.json" .features.resumption_tickets true
 jq_eq s13-no-legacy-resumption "$T/s13.json" .features.resumption_ids null
+
+# --- 2b. TLS 1.2 curves with only an ECDSA certificate (its curve constrains the offer,
+#          RFC 8422) and signature schemes for two certificate types side by side -----
+s_server -cert "$P/ec.pem" -key "$P/ec.key" -tls1_2 -groups X25519:P-256:P-384
+scan s12ec --ca-file "$CA" "127.0.0.1:$PORT"
+set_eq s12ec-curves "$T/s12ec.json" '.groups.tls12[]' x25519,secp256r1,secp384r1
+s_server -cert "$P/ec.pem" -key "$P/ec.key" -dcert "$P/rsa.pem" -dkey "$P/rsa.key" -tls1_2
+scan s12two --ca-file "$CA" "127.0.0.1:$PORT"
+jq_eq s12two-ecdsa-scheme "$T/s12two.json" '.signature_algorithms.tls12 | index("ecdsa_secp256r1_sha256") != null' true
+jq_eq s12two-rsa-scheme "$T/s12two.json" '.signature_algorithms.tls12 | index("rsa_pss_rsae_sha256") != null' true
+set_eq s12two-keys "$T/s12two.json" '.certificates[].chain[0].key' ec-p256,rsa-2048
 
 # --- 3. a legacy-only server: TLS 1.0/1.1 with RC4, 3DES and AES-CBC (GnuTLS) -----------
 if unshare -n true 2>/dev/null; then
