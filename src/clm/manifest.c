@@ -437,7 +437,10 @@ static int parse_tree(struct ctx *c, const struct yt_node *root, struct hilt_man
                         s);
         m->history_limit = (int)v;
     }
-    if (targets(c, get(sp, "targets"), m) < 0) return -1;
+    const struct yt_node *tn = get(sp, "targets");
+    if (!tn)
+        return perr(c, sp, "spec.targets", "expected a list of targets (cert/key/chain paths)");
+    if (targets(c, tn, m) < 0) return -1;
     return 0;
 }
 

@@ -1,0 +1,527 @@
+/* discover.c - `hilt inventory import`: certificates from files (PEM, DER,
+ * PKCS#12) and directories, and from `hilt scan --json` results (with the
+ * endpoints they were seen on, for coverage). */
+#include "clm/discover.h"
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "store/store.h"
+#include "x509/key.h"
+#include "x509/pem.h"
+#include "x509/summary.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void note(struct hilt_import_stats *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note(struct hilt_import_stats *s, const char *fmt, ...)
+{
+    if (s->nerrors == HILT_IMPORT_ERRORS_MAX) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errors[s->nerrors++], sizeof(s->errors[0]), fmt, ap);
+    va_end(ap);
+}
+
+/* DNS and IP names of the SAN, comma-separated; the CN when there is none. */
+static void cert_names(X509 *x, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char v[300] = "";
+        if (g->type == GEN_DNS) {
+            const ASN1_IA5STRING *s = g->d.dNSName;
+            snprintf(v, sizeof(v), "%.*s", ASN1_STRING_length(s) < 253 ? ASN1_STRING_length(s) : 253,
+                     (const char *)ASN1_STRING_get0_data(s));
+        } else if (g->type == GEN_IPADD) {
+            const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
+            int l = ASN1_STRING_length(g->d.iPAddress);
+            if (l == 4 || l == 16) inet_ntop(l == 4 ? AF_INET : AF_INET6, d, v, sizeof(v));
+        }
+        for (char *p = v; *p; p++)
+            if (*p == ',' || (unsigned char)*p < 0x20) *p = '?';
+        if (v[0] && o + strlen(v) + 2 < cap)
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", v);
+    }
+    GENERAL_NAMES_free(gens);
+    ERR_clear_error();
+    if (!out[0]) hilt_cert_label(x, out, cap);
+}
+
+int hilt_import_cert(struct hilt_store *st, X509 *x, const char *source, const char *location_kind,
+                     const char *location, const struct hilt_import_opts *o,
+                     struct hilt_import_stats *s, struct hilt_err *e)
+{
+    char sha[65];
+    hilt_sha256_hex(x, sha);
+    s->certificates++;
+    int64_t now = hilt_now();
+    struct hilt_cert_rec have;
+    int f = hilt_store_cert_get(st, sha, &have, NULL, e);
+    if (f < 0) return -1;
+    if (f == 1) {
+        s->known++;
+        hilt_cert_rec_free(&have);
+    } else {
+        char serial[80], subject[512], issuer[512], names[2048], key[64], ikey[17];
+        hilt_serial_hex(x, serial, sizeof(serial));
+        hilt_name_fmt(X509_get_subject_name(x), subject, sizeof(subject));
+        hilt_name_fmt(X509_get_issuer_name(x), issuer, sizeof(issuer));
+        cert_names(x, names, sizeof(names));
+        EVP_PKEY *pk = X509_get0_pubkey(x);
+        if (pk)
+            hilt_key_describe(pk, key, sizeof(key));
+        else
+            snprintf(key, sizeof(key), "unknown");
+        unsigned char *nd = NULL;
+        int nl = i2d_X509_NAME(X509_get_issuer_name(x), &nd);
+        hilt_issuer_key(nd, nl > 0 ? (size_t)nl : 0, ikey);
+        OPENSSL_free(nd);
+        unsigned char *der = NULL;
+        int dl = i2d_X509(x, &der);
+        struct hilt_cert_rec r = {.serial = serial,
+                                  .sha256 = sha,
+                                  .seq = -1,
+                                  .shard = -1,
+                                  .subject = subject,
+                                  .names = names,
+                                  .not_before = hilt_cert_not_before(x),
+                                  .not_after = hilt_cert_not_after(x),
+                                  .key_type = key,
+                                  .owner = (char *)o->owner,
+                                  .service = (char *)o->service,
+                                  .env = (char *)o->env,
+                                  .status = "active",
+                                  .source = (char *)source,
+                                  .issuer = issuer,
+                                  .issuer_key = ikey,
+                                  .created = now};
+        int rc = dl > 0 ? hilt_store_cert_add(st, &r, der, (size_t)dl, NULL, e) : -1;
+        OPENSSL_free(der);
+        ERR_clear_error();
+        if (rc < 0) {
+            if (dl <= 0) hilt_err_set(e, HILT_E_INPUT, 0, "cannot encode the certificate");
+            return -1;
+        }
+        s->added++;
+        char d[600];
+        snprintf(d, sizeof(d), "%s from %s", source, location);
+        if (hilt_store_cert_event(st, sha, "imported", d, e) < 0) return -1;
+    }
+    if (o->owner || o->service || o->env) {
+        if (hilt_store_cert_set_meta(st, sha, o->owner, o->service, o->env, NULL, NULL, e) < 0)
+            return -1;
+    }
+    return hilt_store_location_seen(st, sha, location_kind, location, now, e);
+}
+
+/* ---- files ------------------------------------------------------------------------- */
+
+/* The certificates of one file's bytes: PEM bundle, DER, or PKCS#12.
+ * Returns the stack (maybe empty), or NULL on a PKCS#12 error (noted). */
+static STACK_OF(X509) *read_certs(const uint8_t *p, size_t n, const char *path,
+                                  const struct hilt_import_opts *o, struct hilt_import_stats *s)
+{
+    STACK_OF(X509) *sk = NULL;
+    if (hilt_pem_looks_like(p, n)) {
+        /* CERTIFICATE blocks only; other blocks (keys, CSRs) are skipped */
+        struct hilt_pem_scan sc;
+        struct hilt_buf der;
+        char label[64];
+        int line;
+        hilt_buf_init(&der, HILT_IMPORT_FILE_MAX);
+        hilt_pem_scan_init(&sc, p, n, path);
+        sk = sk_X509_new_null();
+        int r;
+        while (sk && (r = hilt_pem_next(&sc, label, sizeof(label), &der, &line, NULL)) == 1) {
+            if (strcmp(label, "CERTIFICATE") && strcmp(label, "TRUSTED CERTIFICATE")) continue;
+            const unsigned char *q = der.data;
+            X509 *x = !strcmp(label, "TRUSTED CERTIFICATE") ? d2i_X509_AUX(NULL, &q, (long)der.len)
+                                                             : d2i_X509(NULL, &q, (long)der.len);
+            if (!x) {
+                note(s, "%s:%d: a CERTIFICATE block that does not parse", path, line);
+                ERR_clear_error();
+                continue;
+            }
+            if (!sk_X509_push(sk, x)) X509_free(x);
+        }
+        hilt_buf_free(&der);
+        return sk;
+    }
+    const unsigned char *q = p;
+    X509 *x = d2i_X509(NULL, &q, (long)n);
+    if (x && q == p + n) {
+        sk = sk_X509_new_null();
+        if (sk && sk_X509_push(sk, x)) return sk;
+        sk_X509_free(sk);
+        X509_free(x);
+        return NULL;
+    }
+    X509_free(x);
+    ERR_clear_error();
+    q = p;
+    PKCS12 *p12 = d2i_PKCS12(NULL, &q, (long)n);
+    if (!p12) {
+        ERR_clear_error();
+        return sk_X509_new_null(); /* not a certificate file */
+    }
+    EVP_PKEY *key = NULL;
+    X509 *leaf = NULL;
+    STACK_OF(X509) *ca = NULL;
+    const char *pw = o->password ? o->password : "";
+    int ok = PKCS12_parse(p12, pw, &key, &leaf, &ca);
+    if (!ok && !o->password) ok = PKCS12_parse(p12, NULL, &key, &leaf, &ca);
+    PKCS12_free(p12);
+    EVP_PKEY_free(key); /* the inventory never keeps private keys */
+    ERR_clear_error();
+    if (!ok) {
+        note(s, "%s: PKCS#12 that does not open with %s (give --password)", path,
+             o->password ? "the --password given" : "an empty password");
+        return NULL;
+    }
+    sk = ca ? ca : sk_X509_new_null();
+    if (leaf && (!sk || !sk_X509_insert(sk, leaf, 0))) X509_free(leaf);
+    return sk;
+}
+
+static int import_file(struct hilt_store *st, const char *path, const struct hilt_import_opts *o,
+                       struct hilt_import_stats *s, int explicit_file, struct hilt_err *e)
+{
+    struct hilt_buf b;
+    hilt_buf_init(&b, HILT_IMPORT_FILE_MAX);
+    struct hilt_err fe = {0};
+    if (hilt_file_read(path, &b, &fe) < 0) {
+        hilt_buf_free(&b);
+        if (explicit_file) {
+            *e = fe;
+            return -1;
+        }
+        note(s, "%s", fe.msg);
+        return 0;
+    }
+    STACK_OF(X509) *sk = read_certs(b.data, b.len, path, o, s);
+    hilt_buf_free(&b);
+    if (!sk) return explicit_file ? hilt_err_set(e, HILT_E_INPUT, 0, "%s", s->errors[s->nerrors - 1]) : 0;
+    int rc = 0, n = sk_X509_num(sk);
+    if (n == 0 && explicit_file)
+        rc = hilt_err_set(e, HILT_E_INPUT, 0, "%s holds no certificate (PEM, DER or PKCS#12)", path);
+    if (n > 0) s->files++;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = hilt_import_cert(st, sk_X509_value(sk, i), "imported", "file", path, o, s, e);
+    sk_X509_pop_free(sk, X509_free);
+    return rc;
+}
+
+static int walk(struct hilt_store *st, const char *dir, int depth, const struct hilt_import_opts *o,
+                struct hilt_import_stats *s, struct hilt_err *e)
+{
+    if (depth > HILT_IMPORT_DEPTH_MAX) {
+        note(s, "%s: nested deeper than %d directories; not read", dir, HILT_IMPORT_DEPTH_MAX);
+        return 0;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        note(s, "cannot read %s: %s", dir, strerror(errno));
+        return 0;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d))) {
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
+        char p[4096];
+        if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p)) continue;
+        struct stat sb;
+        if (lstat(p, &sb) < 0 || S_ISLNK(sb.st_mode)) continue; /* links are not followed */
+        if (S_ISDIR(sb.st_mode))
+            rc = walk(st, p, depth + 1, o, s, e);
+        else if (S_ISREG(sb.st_mode) && sb.st_size > 0 && sb.st_size <= HILT_IMPORT_FILE_MAX)
+            rc = import_file(st, p, o, s, 0, e);
+    }
+    closedir(d);
+    return rc;
+}
+
+int hilt_import_path(struct hilt_store *st, const char *path, const struct hilt_import_opts *o,
+                     struct hilt_import_stats *s, struct hilt_err *e)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0)
+        return hilt_err_set(e, HILT_E_INPUT, errno, "cannot read %s: %s", path, strerror(errno));
+    if (hilt_store_begin(st, e) < 0) return -1;
+    int rc = S_ISDIR(sb.st_mode) ? walk(st, path, 0, o, s, e) : import_file(st, path, o, s, 1, e);
+    char obj[600], res[200];
+    snprintf(obj, sizeof(obj), "path=%s", path);
+    snprintf(res, sizeof(res), "ok added=%lld known=%lld", (long long)s->added,
+             (long long)s->known);
+    struct hilt_audit_ev ev = {NULL, "inventory.import", obj, res};
+    if (rc == 0) rc = hilt_store_audit_append(st, &ev, e);
+    if (rc == 0) return hilt_store_commit(st, e);
+    hilt_store_rollback(st);
+    return -1;
+}
+
+/* ---- scan results ---------------------------------------------------------------------- */
+
+static int is_sha256(const char *s)
+{
+    if (!s || strlen(s) != 64) return 0;
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+struct scan_ctx {
+    struct hilt_store *st;
+    const struct hilt_import_opts *o;
+    struct hilt_import_stats *s;
+    struct hilt_endpoint_cert seen[64];
+    char seen_sha[64][65];
+    char seen_subj[64][256];
+    size_t nseen;
+    const char *endpoint;
+    struct hilt_err *e;
+};
+
+static time_t jtime(json_t *v)
+{
+    time_t t = 0;
+    const char *s = json_string_value(v);
+    if (s) hilt_time_parse_rfc3339(s, &t);
+    return t;
+}
+
+/* A certificate summary found in a scan result: record it. */
+static int scan_cert(struct scan_ctx *c, json_t *o)
+{
+    const char *sha = json_string_value(json_object_get(o, "sha256"));
+    const char *pem = json_string_value(json_object_get(o, "pem"));
+    int is_ca = json_is_true(json_object_get(o, "is_ca"));
+    struct hilt_cert_rec have;
+    int f = hilt_store_cert_get(c->st, sha, &have, NULL, c->e);
+    if (f < 0) return -1;
+    if (f == 1) {
+        hilt_cert_rec_free(&have);
+        c->s->known++;
+        c->s->certificates++;
+        if (hilt_store_location_seen(c->st, sha, "endpoint", c->endpoint, hilt_now(), c->e) < 0)
+            return -1;
+    } else if (pem) {
+        STACK_OF(X509) *sk = hilt_certs_parse(pem, strlen(pem), "scan result", NULL);
+        int rc = 0;
+        if (sk && sk_X509_num(sk) > 0)
+            rc = hilt_import_cert(c->st, sk_X509_value(sk, 0), "scan", "endpoint", c->endpoint,
+                                  c->o, c->s, c->e);
+        sk_X509_pop_free(sk, X509_free);
+        if (rc < 0) return -1;
+    } else {
+        /* only the summary: a row without DER */
+        char names[2048] = "";
+        json_t *sans = json_object_get(o, "sans");
+        size_t k = 0;
+        for (size_t i = 0; i < json_array_size(sans); i++) {
+            const char *v = json_string_value(json_array_get(sans, i));
+            if (!v) continue;
+            const char *colon = strchr(v, ':');
+            v = colon ? colon + 1 : v;
+            if (k + strlen(v) + 2 < sizeof(names))
+                k += (size_t)snprintf(names + k, sizeof(names) - k, "%s%s", k ? "," : "", v);
+        }
+        const char *subj = json_string_value(json_object_get(o, "subject"));
+        const char *iss = json_string_value(json_object_get(o, "issuer"));
+        const char *ser = json_string_value(json_object_get(o, "serial"));
+        const char *key = json_string_value(json_object_get(o, "key"));
+        char ikey[17] = "";
+        if (iss) hilt_issuer_key((const unsigned char *)iss, strlen(iss), ikey);
+        char sn[80];
+        if (!ser || hilt_hex_normalise(ser, sn, sizeof(sn)) < 0) snprintf(sn, sizeof(sn), "%.16s", sha);
+        struct hilt_cert_rec r = {.serial = sn,
+                                  .sha256 = (char *)sha,
+                                  .seq = -1,
+                                  .shard = -1,
+                                  .subject = (char *)(subj ? subj : ""),
+                                  .names = names[0] ? names : (char *)(subj ? subj : ""),
+                                  .not_before = jtime(json_object_get(o, "not_before")),
+                                  .not_after = jtime(json_object_get(o, "not_after")),
+                                  .key_type = (char *)(key ? key : "unknown"),
+                                  .owner = (char *)c->o->owner,
+                                  .service = (char *)c->o->service,
+                                  .env = (char *)c->o->env,
+                                  .status = "active",
+                                  .source = "scan",
+                                  .issuer = (char *)(iss ? iss : ""),
+                                  .issuer_key = ikey};
+        if (hilt_store_cert_add(c->st, &r, NULL, 0, NULL, c->e) < 0) return -1;
+        c->s->added++;
+        c->s->certificates++;
+        char d[600];
+        snprintf(d, sizeof(d), "seen by a scan on %s", c->endpoint);
+        if (hilt_store_cert_event(c->st, sha, "discovered", d, c->e) < 0 ||
+            hilt_store_location_seen(c->st, sha, "endpoint", c->endpoint, hilt_now(), c->e) < 0)
+            return -1;
+    }
+    /* coverage counts end-entity certificates on endpoints */
+    if (!is_ca && c->nseen < 64) {
+        for (size_t i = 0; i < c->nseen; i++)
+            if (!strcmp(c->seen_sha[i], sha)) return 0;
+        snprintf(c->seen_sha[c->nseen], 65, "%s", sha);
+        const char *subj = json_string_value(json_object_get(o, "subject"));
+        snprintf(c->seen_subj[c->nseen], 256, "%s", subj ? subj : "");
+        c->seen[c->nseen] = (struct hilt_endpoint_cert){c->seen_sha[c->nseen],
+                                                        c->seen_subj[c->nseen],
+                                                        jtime(json_object_get(o, "not_after"))};
+        c->nseen++;
+    }
+    return 0;
+}
+
+static int scan_walk(struct scan_ctx *c, json_t *j, int depth)
+{
+    if (depth > 32) return 0;
+    if (json_is_object(j)) {
+        const char *sha = json_string_value(json_object_get(j, "sha256"));
+        if (is_sha256(sha) && json_object_get(j, "subject") && json_object_get(j, "not_after"))
+            return scan_cert(c, j);
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) if (scan_walk(c, v, depth + 1) < 0) return -1;
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) if (scan_walk(c, v, depth + 1) < 0) return -1;
+    }
+    return 0;
+}
+
+/* The endpoint a target result names: "target", "endpoint", or host:port. */
+static int endpoint_of(json_t *t, char *out, size_t cap)
+{
+    const char *s = json_string_value(json_object_get(t, "target"));
+    if (!s) s = json_string_value(json_object_get(t, "endpoint"));
+    if (s) {
+        snprintf(out, cap, "%s", s);
+        return 0;
+    }
+    const char *h = json_string_value(json_object_get(t, "host"));
+    json_int_t port = json_integer_value(json_object_get(t, "port"));
+    if (!h) return -1;
+    snprintf(out, cap, "%s:%lld", h, (long long)(port ? port : 443));
+    return 0;
+}
+
+static int scan_target(struct scan_ctx *c, json_t *t, struct hilt_err *e)
+{
+    char ep[300];
+    if (!json_is_object(t) || endpoint_of(t, ep, sizeof(ep)) < 0) return 0; /* e.g. a summary line */
+    c->endpoint = ep;
+    c->nseen = 0;
+    if (scan_walk(c, t, 0) < 0) return -1;
+    c->s->endpoints++;
+    return hilt_store_endpoint_replace(c->st, ep, c->seen, c->nseen, hilt_now(), e);
+}
+
+int hilt_import_scan_results(struct hilt_store *st, const char *file,
+                             const struct hilt_import_opts *o, struct hilt_import_stats *s,
+                             struct hilt_err *e)
+{
+    struct hilt_buf b;
+    hilt_buf_init(&b, HILT_SCAN_RESULTS_MAX);
+    if (hilt_file_read(file, &b, e) < 0) {
+        hilt_buf_free(&b);
+        return -1;
+    }
+    struct scan_ctx c = {.st = st, .o = o, .s = s, .e = e};
+    int rc = -1;
+    if (hilt_store_begin(st, e) < 0) goto out;
+    /* one JSON document (an object or an array of targets), or JSON lines */
+    json_error_t je;
+    json_t *doc = json_loadb((const char *)b.data, b.len, JSON_DISABLE_EOF_CHECK, &je);
+    size_t used = doc ? je.position : 0;
+    int lines = doc && used < b.len;
+    if (lines) {
+        for (size_t i = used; i < b.len; i++)
+            if (b.data[i] != ' ' && b.data[i] != '\n' && b.data[i] != '\r' && b.data[i] != '\t') {
+                lines = 2;
+                break;
+            }
+        if (lines != 2) lines = 0;
+    }
+    if (!doc) {
+        hilt_err_set(e, HILT_E_INPUT, 0, "%s:%d:%d: not JSON: %s", file, je.line, je.column,
+                     je.text);
+        goto fail;
+    }
+    if (!lines) {
+        if (json_is_array(doc)) {
+            size_t i;
+            json_t *v;
+            json_array_foreach(doc, i, v) if (scan_target(&c, v, e) < 0) goto fail_doc;
+        } else if (scan_target(&c, doc, e) < 0) {
+            goto fail_doc;
+        }
+        json_decref(doc);
+    } else {
+        json_decref(doc);
+        doc = NULL;
+        size_t off = 0;
+        int line = 1;
+        while (off < b.len) {
+            const uint8_t *nl = memchr(b.data + off, '\n', b.len - off);
+            size_t len = nl ? (size_t)(nl - (b.data + off)) : b.len - off;
+            size_t k = 0;
+            while (k < len && (b.data[off + k] == ' ' || b.data[off + k] == '\r'))
+                k++;
+            if (k < len) {
+                json_t *t = json_loadb((const char *)b.data + off, len, 0, &je);
+                if (!t) {
+                    hilt_err_set(e, HILT_E_INPUT, 0, "%s:%d:%d: not JSON: %s", file, line,
+                                 je.column, je.text);
+                    goto fail;
+                }
+                int r2 = scan_target(&c, t, e);
+                json_decref(t);
+                if (r2 < 0) goto fail;
+            }
+            off += len + 1;
+            line++;
+        }
+    }
+    if (s->endpoints == 0) {
+        hilt_err_set(e, HILT_E_INPUT, 0,
+                     "%s names no endpoint (expected `hilt scan --json` output: objects with "
+                     "\"target\")",
+                     file);
+        goto fail;
+    }
+    char obj[600], res[200];
+    snprintf(obj, sizeof(obj), "scan-results=%s", file);
+    snprintf(res, sizeof(res), "ok endpoints=%lld added=%lld known=%lld", (long long)s->endpoints,
+             (long long)s->added, (long long)s->known);
+    struct hilt_audit_ev ev = {NULL, "inventory.import", obj, res};
+    if (hilt_store_audit_append(st, &ev, e) < 0) goto fail;
+    rc = hilt_store_commit(st, e);
+    goto out;
+fail_doc:
+    json_decref(doc);
+fail:
+    hilt_store_rollback(st);
+out:
+    hilt_buf_free(&b);
+    return rc;
+}
