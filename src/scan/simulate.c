@@ -551,7 +551,7 @@ int hilt_sim_judge(const struct hilt_client *c, const struct hilt_sim_target *t,
             }
         }
         hilt_findings_free(&fs);
-        sk_X509_free(own);
+        sk_X509_pop_free(own, X509_free);
         if (root) goto done;
     }
     r->connects = 1;
