@@ -357,8 +357,8 @@ static int resolve_profile(struct ctx *x, const struct yt_node *n, const char *k
 }
 
 static const char *const listener_keys[] = {
-    "name",       "listen", "profile",        "certificates", "client_auth", "alpn",
-    "strict_sni", "routes", "proxy_protocol", "timeouts",     NULL};
+    "name",       "listen", "profile",        "certificates", "client_auth",     "alpn",
+    "strict_sni", "routes", "proxy_protocol", "timeouts",     "backend_connect", NULL};
 static const char *const cert_keys[] = {"cert", "key", "default", NULL};
 static const char *const route_keys[] = {"sni", "alpn", "backend", NULL};
 static const char *const auth_keys[] = {"mode", "ca", "subjects", NULL};
@@ -510,6 +510,15 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
             push(x, ".proxy_protocol");
             return perr(x, n, "expected v2 or none, got '%s'",
                         n->type == YT_SCALAR ? n->str : yt_type_name(n));
+        }
+    }
+    if ((n = get(m, "backend_connect"))) {
+        if (scalar(x, n, "backend_connect", &s)) return -1;
+        if (!strcmp(s, "first_data"))
+            l->connect_on_data = 1;
+        else if (strcmp(s, "immediate")) {
+            push(x, ".backend_connect");
+            return perr(x, n, "expected immediate or first_data, got '%s'", s);
         }
     }
     if ((n = get(m, "timeouts"))) {

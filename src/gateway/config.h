@@ -69,7 +69,8 @@ struct gw_listenercfg {
     char **alpn;
     size_t nalpn;
     int strict_sni;
-    int proxy_protocol; /* 0 off, 2 = v2 */
+    int proxy_protocol;  /* 0 off, 2 = v2 */
+    int connect_on_data; /* backend_connect: first_data - connect once the client sent bytes */
     struct gw_routecfg *routes;
     size_t nroutes;
     int hs_timeout_ms, idle_timeout_ms, connect_timeout_ms;

@@ -502,7 +502,38 @@ static void hs_done(struct gw_conn *c)
         conn_close(c);
         return;
     }
+    if (c->l->cfg->connect_on_data) {
+        /* hold only the client until it speaks: an idle client costs no backend socket */
+        c->st = ST_WAITDATA;
+        c->cr_want = GW_EV_READ;
+        c->deadline_ms = c->w->now_ms + c->l->cfg->idle_timeout_ms;
+        return;
+    }
     if (start_connect(c) < 0) conn_close(c);
+}
+
+static int client_read(struct gw_conn *c, uint8_t *p, int n);
+
+static int step_waitdata(struct gw_conn *c)
+{
+    if (buf_get(c->w, &c->up) < 0) {
+        conn_close(c);
+        return -1;
+    }
+    int n = client_read(c, c->up.p, GW_BUFSZ);
+    if (n == 0) return 0;
+    if (n < 0) {
+        conn_close(c);
+        return -1;
+    }
+    c->up.off = 0;
+    c->up.len = (uint32_t)n;
+    c->bytes_in += (uint64_t)n;
+    if (start_connect(c) < 0) {
+        conn_close(c);
+        return -1;
+    }
+    return 1;
 }
 
 /* ---- the handshake -------------------------------------------------------- */
@@ -782,6 +813,7 @@ static void set_interest(struct gw_conn *c)
     unsigned cm = 0, bm = 0;
     switch (c->st) {
     case ST_HS:
+    case ST_WAITDATA:
         cm = c->cr_want;
         break;
     case ST_CONNECT:
@@ -813,6 +845,9 @@ static void conn_step(struct gw_conn *c, unsigned bev)
         switch (c->st) {
         case ST_HS:
             r = step_hs(c);
+            break;
+        case ST_WAITDATA:
+            r = step_waitdata(c);
             break;
         case ST_CONNECT:
             r = step_connect(c, bev);

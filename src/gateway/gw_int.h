@@ -26,7 +26,7 @@ struct gw_buf {
     uint32_t off, len;
 };
 
-enum gw_state { ST_HS, ST_CONNECT, ST_PRE, ST_BHS, ST_PROXY, ST_DEAD };
+enum gw_state { ST_HS, ST_WAITDATA, ST_CONNECT, ST_PRE, ST_BHS, ST_PROXY, ST_DEAD };
 
 struct gw_worker;
 

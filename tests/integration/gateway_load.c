@@ -11,6 +11,7 @@
  *          bulk  one connection: GET PATH, read to EOF; prints bytes and seconds
  *          echod a plain TCP echo server on 127.0.0.1:PORT (the tests' backend); with
  *                -b BYTES > 0 after "sink", it answers "GET" with BYTES of data
+ *   -q hold: close the held connections without the final echo
  *   -R resume sessions (tickets) after each slot's first handshake; -x echo after
  *   the handshake; -P plain TCP (no TLS: the baseline for lat/bulk).
  * Output: one line of key=value pairs. Exit 0 when nothing failed.
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -34,7 +36,7 @@
 #include <unistd.h>
 
 static int port, total = 1000, conc = 50, resume, echo, plain, rounds = 1000, bytes = 64;
-static int seconds = 2, tlsver;
+static int seconds = 2, tlsver, quiet_close;
 static const char *mode = "hs", *get_path, *sni = "localhost";
 static SSL_CTX *ctx;
 
@@ -403,7 +405,7 @@ static int run_echod(void)
 int main(int argc, char **argv)
 {
     int o;
-    while ((o = getopt(argc, argv, "p:n:c:m:Rxg:s:PV:S:N:b:")) != -1) {
+    while ((o = getopt(argc, argv, "p:n:c:m:Rxg:s:PV:S:N:b:q")) != -1) {
         switch (o) {
         case 'p': port = atoi(optarg); break;
         case 'n': total = atoi(optarg); break;
@@ -418,10 +420,12 @@ int main(int argc, char **argv)
         case 'S': sni = optarg; break;
         case 'N': rounds = atoi(optarg); break;
         case 'b': bytes = atoi(optarg); break;
+        case 'q': quiet_close = 1; break;
         default: fprintf(stderr, "usage: see the header of gateway_load.c\n"); return 2;
         }
     }
     if (!port) return 2;
+    signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
@@ -476,7 +480,10 @@ int main(int argc, char **argv)
             if (hold_until && now_us() >= hold_until) {
                 /* echo once on each held connection, then close */
                 for (int i = 0; i < conc; i++)
-                    if (sl[i].st == S_HOLD) {
+                    if (sl[i].st == S_HOLD && quiet_close) {
+                        slot_close(&sl[i], 1);
+                        active--;
+                    } else if (sl[i].st == S_HOLD) {
                         sl[i].st = S_WRITE;
                         sl[i].reqoff = 0;
                         if (slot_run(&sl[i])) active--;
