@@ -43,6 +43,16 @@ const char *hilt_clm_action_name(enum hilt_clm_action a)
     return (unsigned)a < sizeof(n) / sizeof(n[0]) ? n[a] : "?";
 }
 
+/* Fault injection for the crash tests: HILT_CLM_CRASH_AT=POINT makes the
+ * process SIGKILL itself at that step of an apply (issued, written, staged,
+ * linked, switched, finalized), so every window between the steps is
+ * tested, not only the ones a random kill happens to hit. */
+static void crash_point(const char *point)
+{
+    const char *at = getenv("HILT_CLM_CRASH_AT");
+    if (at && !strcmp(at, point)) raise(SIGKILL);
+}
+
 /* ---- renewal timing --------------------------------------------------------------- */
 
 static uint64_t sha_u64(const char *hex)
@@ -865,6 +875,7 @@ static int apply_one(struct run *r, const struct hilt_manifest *m, const char *f
             not_after = iss.not_after;
         }
         hilt_issued_free(&iss);
+        crash_point("issued");
         int step_rc = -1;
         char *fj = files_json(m);
         if (hilt_store_revision_max(st, m->name, &maxrev, e) < 0 || !fj) goto step_out;
@@ -888,10 +899,15 @@ static int apply_one(struct run *r, const struct hilt_manifest *m, const char *f
         struct hilt_audit_ev ev = {NULL, "manifest.stage", obj, "ok"};
         if (put_manifest(r, m, data_dir, e) < 0) goto step_out;
         if (hilt_deploy_write_rev(data_dir, revdir, m, &b, e) < 0) goto step_fail;
+        crash_point("written");
         if (hilt_store_revision_add(st, &nr, &ev, e) < 0) goto step_out;
+        crash_point("staged");
         if (hilt_deploy_link_targets(data_dir, m, e) < 0) goto step_fail;
+        crash_point("linked");
         if (hilt_deploy_switch(data_dir, revdir, e) < 0) goto step_fail; /* the commit point */
+        crash_point("switched");
         if (finalize(r, m, m->name, nr.rev, hilt_clm_action_name(act), e) < 0) goto step_out;
+        crash_point("finalized");
         res->rev = nr.rev;
         snprintf(res->serial, sizeof(res->serial), "%s", serial);
         snprintf(res->sha256, sizeof(res->sha256), "%s", sha);
