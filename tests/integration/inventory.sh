@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# inventory.sh - discovery and expiry notifications through the real binary:
+# `inventory import` of PEM bundles, DER, PKCS#12 (empty and given
+# password), directories recursively and `hilt scan --json` results; the
+# coverage figure; `inventory set`; `expiring` notifications to a command and
+# to a webhook on loopback, once per certificate and threshold, remembered
+# in the store, retried after a failed delivery; bad input.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../lib_pki.sh"
+export HILT_HOME="$T/home"
+H() { "$HILT" "$@"; }
+
+H ca init --allow-domain example.test >/dev/null
+H ca issue --name own.example.test --lifetime 20d --out "$T/own" >/dev/null
+own_sha=$(openssl x509 -in "$T/own.crt" -outform DER | sha256sum | cut -d' ' -f1)
+
+# ---- files from another CA ---------------------------------------------------------
+pki_ca other
+pki_leaf a other "DNS:a.other.test" 5
+pki_leaf b other "DNS:b.other.test" 40
+pki_leaf c other "DNS:c.other.test" 90
+mkdir -p "$T/etc/ssl/sub/deeper" "$T/etc/p12"
+cat "$P/a.pem" "$P/b.pem" > "$T/etc/ssl/bundle.pem"                 # a PEM bundle
+openssl x509 -in "$P/c.pem" -outform DER -out "$T/etc/ssl/sub/c.der" # DER
+cp "$P/a.key" "$T/etc/ssl/sub/deeper/a.key"                          # not a certificate
+echo "server { }" > "$T/etc/ssl/nginx.conf"
+openssl pkcs12 -export -in "$P/b.pem" -inkey "$P/b.key" -passout pass: -out "$T/etc/p12/b-empty.p12" 2>/dev/null
+openssl pkcs12 -export -in "$P/c.pem" -inkey "$P/c.key" -certfile "$P/other.pem" -passout pass:s3cret -out "$T/etc/p12/c.p12" 2>/dev/null
+ln -s /etc/passwd "$T/etc/ssl/link.pem"                               # links are not followed
+
+expect_exit 0 import-dir H inventory import "$T/etc/ssl" --owner web-team --json
+jq_eq import-dir-files "$T/last.out" .files 2
+jq_eq import-dir-added "$T/last.out" .added 3
+expect_exit 0 import-again H inventory import "$T/etc/ssl" --json
+jq_eq import-again-known "$T/last.out" .known 3
+jq_eq import-again-added "$T/last.out" .added 0
+expect_exit 0 import-p12-empty H inventory import "$T/etc/p12/b-empty.p12" --json
+jq_eq import-p12-empty-known "$T/last.out" .known 1
+expect_exit 2 import-p12-wrong-pw H inventory import "$T/etc/p12/c.p12"
+grep -q "give --password" "$T/last.err" && pass import-p12-wrong-pw-msg || fail import-p12-wrong-pw-msg "$(cat "$T/last.err")"
+expect_exit 0 import-p12-pw H inventory import "$T/etc/p12/c.p12" --password s3cret --json
+jq_eq import-p12-pw-certs "$T/last.out" .certificates 2   # the leaf and the CA in it
+jq_eq import-p12-pw-added "$T/last.out" .added 1
+expect_exit 2 import-not-a-cert H inventory import "$T/etc/ssl/nginx.conf"
+grep -q "holds no certificate" "$T/last.err" && pass import-not-a-cert-msg || fail import-not-a-cert-msg "$(cat "$T/last.err")"
+expect_exit 2 import-missing H inventory import "$T/nope.pem"
+expect_exit 2 import-no-args H inventory import
+a_sha=$(openssl x509 -in "$P/a.pem" -outform DER | sha256sum | cut -d' ' -f1)
+H inventory show "$a_sha" --json > "$T/a.json"
+jq_eq imported-source "$T/a.json" .source imported
+jq_eq imported-owner "$T/a.json" .owner web-team
+jq_eq imported-issuer "$T/a.json" '.issuer | test("CN=other")' true
+jq_eq imported-location "$T/a.json" '.locations[0].location' "$T/etc/ssl/bundle.pem"
+jq_eq imported-history "$T/a.json" '.history[0].event' imported
+jq_eq imported-has-pem "$T/a.json" '.pem | startswith("-----BEGIN CERTIFICATE")' true
+# the same serial from another issuer is another certificate
+pki_ca other2
+printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:dup.test\n' > "$T/dup.ext"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/d1.key" -subj /CN=d1 -out "$T/d1.csr" 2>/dev/null
+openssl x509 -req -in "$T/d1.csr" -CA "$P/other.pem" -CAkey "$P/other.key" -set_serial 1 -days 9 -extfile "$T/dup.ext" -out "$T/d1.pem" 2>/dev/null
+openssl x509 -req -in "$T/d1.csr" -CA "$P/other2.pem" -CAkey "$P/other2.key" -set_serial 1 -days 9 -extfile "$T/dup.ext" -out "$T/d2.pem" 2>/dev/null
+expect_exit 0 import-same-serial-two-issuers H inventory import "$T/d1.pem" "$T/d2.pem" --json
+jq_eq same-serial-both-added "$T/last.out" .added 2
+
+# ---- scan results and coverage -------------------------------------------------------------
+summary() { # PEM-FILE [with-pem]
+  local f=$1
+  jq -n --arg sha "$(openssl x509 -in "$f" -outform DER | sha256sum | cut -d' ' -f1)" \
+    --arg subj "$(openssl x509 -in "$f" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')" \
+    --arg iss "$(openssl x509 -in "$f" -noout -issuer -nameopt RFC2253 | sed 's/^issuer=//')" \
+    --arg ser "$(openssl x509 -in "$f" -noout -serial | cut -d= -f2)" \
+    --arg na "$(date -u -d "$(openssl x509 -in "$f" -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg nb "$(date -u -d "$(openssl x509 -in "$f" -noout -startdate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg pem "${2:+$(cat "$f")}" \
+    '{subject: $subj, issuer: $iss, serial: $ser, not_before: $nb, not_after: $na, sans: ["DNS:x"], key: "ec-p256", sha256: $sha, is_ca: false} + (if $pem != "" then {pem: $pem} else {} end)'
+}
+pki_leaf shadow other "DNS:shadow.other.test" 30
+{
+  jq -nc --argjson c "$(summary "$T/own.crt")" '{target: "127.0.0.1:8443", chain: [$c]}'
+  jq -nc --argjson c "$(summary "$P/a.pem")" '{target: "10.0.0.1:443", certificates: {leaf: $c}}'
+  jq -nc --argjson c "$(summary "$P/shadow.pem")" '{target: "10.0.0.2:443", chain: [$c]}'
+  jq -nc --argjson c "$(summary "$P/shadow.pem" pem)" '{target: "10.0.0.3:443", chain: [$c]}'
+  echo '{"summary": {"targets": 4}}'
+} > "$T/scan.jsonl"
+expect_exit 0 import-scan H inventory import --scan-results "$T/scan.jsonl" --json
+jq_eq import-scan-endpoints "$T/last.out" .endpoints 4
+expect_exit 0 coverage H inventory coverage --json
+jq_eq coverage-seen "$T/last.out" .seen 3
+jq_eq coverage-known "$T/last.out" .known 2
+jq_eq coverage-uncovered "$T/last.out" '.uncovered | map(.endpoint) | sort | join(",")' "10.0.0.2:443,10.0.0.3:443"
+shadow_sha=$(openssl x509 -in "$P/shadow.pem" -outform DER | sha256sum | cut -d' ' -f1)
+H inventory show "$shadow_sha" --json > "$T/shadow.json"
+jq_eq scan-shadow-source "$T/shadow.json" .source scan
+jq_eq scan-shadow-locations "$T/shadow.json" '.locations | length' 2
+expect_exit 0 inventory-set-owner H inventory set "$shadow_sha" --owner found-it
+expect_exit 0 coverage-after-claim H inventory coverage --json
+jq_eq coverage-after-claim-known "$T/last.out" .known 3
+jq_eq coverage-after-claim-ratio "$T/last.out" .coverage 1
+# a rescan of an endpoint replaces what was seen there
+jq -nc --argjson c "$(summary "$P/b.pem")" '{target: "10.0.0.1:443", chain: [$c]}' > "$T/scan2.json"
+expect_exit 0 rescan H inventory import --scan-results "$T/scan2.json"
+expect_exit 0 coverage-rescan H inventory coverage --json
+jq_eq coverage-rescan-seen "$T/last.out" .seen 3
+printf '{"no": "endpoints"}\n' > "$T/empty.json"
+expect_exit 2 scan-no-endpoints H inventory import --scan-results "$T/empty.json"
+printf '{"target": "x", "chain": [}\n' > "$T/broken.json"
+expect_exit 2 scan-not-json H inventory import --scan-results "$T/broken.json"
+grep -q "broken.json:1:" "$T/last.err" && pass scan-not-json-line || fail scan-not-json-line "$(cat "$T/last.err")"
+expect_exit 2 scan-with-path H inventory import --scan-results "$T/scan2.json" "$T/etc"
+
+# ---- expiring notifications: a command ---------------------------------------------------------
+# inside 7 days: a (5d); inside 30d: own (20d), shadow (30d?), d1/d2 (9d); b is 40d
+cat > "$T/notify.sh" <<EOF
+#!/bin/sh
+cat >> "$T/notes.jsonl"; echo >> "$T/notes.jsonl"
+echo "\$HILT_SERIAL \$HILT_THRESHOLD" >> "$T/notes.env"
+EOF
+chmod +x "$T/notify.sh"
+expect_exit 1 notify-cmd H inventory expiring --within 31d --notify-command "$T/notify.sh" --thresholds 30d,7d
+n1=$(grep -c . "$T/notes.env")
+grep -q "notifications: $n1 sent" "$T/last.out" && pass notify-cmd-sent || fail notify-cmd-sent "$(tail -2 "$T/last.out")"
+a_serial=$(openssl x509 -in "$P/a.pem" -noout -serial | cut -d= -f2 | tr A-F a-f | sed 's/^0*//')
+grep -q "7d" <(grep -i "$a_serial" "$T/notes.env") && pass notify-smallest-threshold || fail notify-smallest-threshold "$(cat "$T/notes.env")"
+jq -se 'map(select(.event == "certificate.expiring" and .certificate.sha256 and .seconds_left > 0)) | length > 0' "$T/notes.jsonl" >/dev/null &&
+  pass notify-payload || fail notify-payload "$(head -c 300 "$T/notes.jsonl")"
+expect_exit 1 notify-cmd-again H inventory expiring --within 31d --notify-command "$T/notify.sh" --thresholds 30d,7d
+[[ $(grep -c . "$T/notes.env") == "$n1" ]] && pass notify-once || fail notify-once "$(grep -c . "$T/notes.env") vs $n1"
+grep -q "0 sent, $n1 sent before" "$T/last.out" && pass notify-remembered || fail notify-remembered "$(tail -1 "$T/last.out")"
+# a failing command: exit 3, not remembered, tried again
+pki_leaf late other "DNS:late.other.test" 3
+H inventory import "$P/late.pem" >/dev/null
+expect_exit 3 notify-cmd-fails H inventory expiring --within 31d --notify-command "exit 4" --thresholds 30d,7d
+grep -q "exited 4" "$T/last.err" && pass notify-fail-msg || fail notify-fail-msg "$(cat "$T/last.err")"
+expect_exit 1 notify-retried H inventory expiring --within 31d --notify-command "$T/notify.sh" --thresholds 30d,7d
+grep -q "notifications: 1 sent" "$T/last.out" && pass notify-retried-sent || fail notify-retried-sent "$(tail -1 "$T/last.out")"
+
+# ---- expiring notifications: a webhook on loopback ------------------------------------------------
+PORT=$(free_port)
+cat > "$T/hook.py" <<'EOF'
+import http.server, sys
+out = open(sys.argv[2], "ab")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0)); body = self.rfile.read(n)
+        out.write(self.headers.get("Content-Type", "").encode() + b" " + body + b"\n"); out.flush()
+        self.send_response(204); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+bg python3 "$T/hook.py" "$PORT" "$T/hook.log"
+wait_port "$PORT" || fail webhook-start "no webhook server"
+expect_exit 1 notify-webhook H inventory expiring --within 31d --notify-url "http://127.0.0.1:$PORT/hooks/certs" --thresholds 29d
+nw=$(grep -c . "$T/hook.log")
+(( nw >= 1 )) && pass notify-webhook-posted || fail notify-webhook-posted "nothing posted"
+grep -q '^application/json {"event":"certificate.expiring"' "$T/hook.log" && pass notify-webhook-json || fail notify-webhook-json "$(head -c 200 "$T/hook.log")"
+expect_exit 1 notify-webhook-again H inventory expiring --within 31d --notify-url "http://127.0.0.1:$PORT/hooks/certs" --thresholds 29d
+[[ $(grep -c . "$T/hook.log") == "$nw" ]] && pass notify-webhook-once || fail notify-webhook-once ""
+expect_exit 3 notify-webhook-down H inventory expiring --within 31d --notify-url "http://127.0.0.1:1/" --thresholds 4d
+expect_exit 2 notify-https H inventory expiring --within 31d --notify-url "https://example.test/"
+expect_exit 2 notify-both H inventory expiring --within 31d --notify-url "http://127.0.0.1:1/" --notify-command true
+expect_exit 2 notify-threshold-too-long H inventory expiring --within 7d --notify-command true --thresholds 30d
+expect_exit 2 notify-bad-threshold H inventory expiring --within 7d --notify-command true --thresholds soon
+expect_exit 2 notify-needs-expiring H inventory list --notify-command true
+expect_exit 0 inventory-audit H audit verify
+H audit log --json | jq -e '[.[] | select(.action == "cert.notify")] | length > 3' >/dev/null && pass notify-audited || fail notify-audited ""
+exit 0
