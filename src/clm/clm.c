@@ -1246,9 +1246,16 @@ int hilt_clm_renew(const struct hilt_clm_opts *o, const char *const *names, size
         }
         struct hilt_manifest m;
         int pm = hilt_manifest_from_json(mr.spec_json, &m, e);
-        if (pm == 0 && !(m.source = strdup(mr.source))) pm = -1;
+        if (pm == 0) {
+            free(m.source);
+            if (!(m.source = strdup(mr.source))) pm = -1;
+        }
         hilt_manifest_rec_free(&mr);
-        if (pm < 0) goto done;
+        if (pm < 0) {
+            hilt_manifest_free(&m);
+            if (e && e->kind == HILT_E_NONE) hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
+            goto done;
+        }
         struct hilt_clm_result *x = &out[nout];
         /* plan first: is it due, and is it waiting for its next attempt? */
         struct hilt_clm_opts po = *o;
