@@ -1167,6 +1167,7 @@ int hilt_store_cert_changed_ca(struct hilt_store *s, const char *ca, int64_t *af
         *after_id = ns.max_id;
         if (ns.l.stopped) return ns.l.stopped;
     }
+    if (!cb) return 0;
     struct hilt_val q[] = {HV_S(ca), HV_I(revoked_since)};
     if (exec(s, ST_CERT_REVOKED_SINCE, q, 2, list_cb, &ns.l, NULL, e) < 0) return -1;
     return ns.l.stopped;

@@ -4,76 +4,13 @@
 #include "x509/mintfast.h"
 
 #include "core/err.h"
+#include "x509/der.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- a bounded DER writer ------------------------------------------------------ */
-
-#define DER_DEPTH 12
-
-struct der {
-    struct hilt_buf *b;
-    size_t open[DER_DEPTH]; /* offsets of the length bytes of open elements */
-    int depth;
-    int bad;
-};
-
-static void put(struct der *d, const void *p, size_t n)
-{
-    if (!d->bad && hilt_buf_add(d->b, p, n) < 0) d->bad = 1;
-}
-
-static void put1(struct der *d, uint8_t v)
-{
-    put(d, &v, 1);
-}
-
-static void open_(struct der *d, uint8_t tag)
-{
-    if (d->bad || d->depth == DER_DEPTH) {
-        d->bad = 1;
-        return;
-    }
-    put1(d, tag);
-    d->open[d->depth++] = d->b->len;
-    put1(d, 0); /* short form; widened in close_ when needed */
-}
-
-static void close_(struct der *d)
-{
-    if (d->bad || d->depth == 0) {
-        d->bad = 1;
-        return;
-    }
-    size_t at = d->open[--d->depth];
-    size_t clen = d->b->len - at - 1;
-    if (clen < 0x80) {
-        d->b->data[at] = (uint8_t)clen;
-        return;
-    }
-    size_t extra = clen < 0x100 ? 1 : clen < 0x10000 ? 2 : 3;
-    if (clen >= 0x1000000 || !hilt_buf_reserve(d->b, extra)) {
-        d->bad = 1;
-        return;
-    }
-    hilt_buf_commit(d->b, extra);
-    uint8_t *p = d->b->data + at;
-    memmove(p + 1 + extra, p + 1, clen);
-    p[0] = (uint8_t)(0x80 | extra);
-    for (size_t i = 0; i < extra; i++)
-        p[1 + i] = (uint8_t)(clen >> (8 * (extra - 1 - i)));
-}
-
-static void tlv(struct der *d, uint8_t tag, const void *p, size_t n)
-{
-    open_(d, tag);
-    put(d, p, n);
-    close_(d);
-}
 
 /* ---- constants -------------------------------------------------------------------- */
 
@@ -177,15 +114,16 @@ int hilt_mint_issuer_init(struct hilt_mint_issuer *mi, X509 *issuer, EVP_PKEY *s
     }
     struct hilt_buf ab;
     hilt_buf_init(&ab, sizeof(mi->aki));
-    struct der d = {.b = &ab};
-    open_(&d, 0x30);
-    tlv(&d, 0x06, OID_AKI, sizeof(OID_AKI));
-    open_(&d, 0x04);
-    open_(&d, 0x30);
-    tlv(&d, 0x80, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski));
-    close_(&d);
-    close_(&d);
-    close_(&d);
+    struct hilt_der d;
+    hilt_der_init(&d, &ab);
+    hilt_der_open(&d, 0x30);
+    hilt_der_tlv(&d, 0x06, OID_AKI, sizeof(OID_AKI));
+    hilt_der_open(&d, 0x04);
+    hilt_der_open(&d, 0x30);
+    hilt_der_tlv(&d, 0x80, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski));
+    hilt_der_close(&d);
+    hilt_der_close(&d);
+    hilt_der_close(&d);
     if (!d.bad) {
         memcpy(mi->aki, ab.data, ab.len);
         mi->aki_len = ab.len;
@@ -228,29 +166,6 @@ int hilt_mint_subject_init(struct hilt_mint_subject *ms, EVP_PKEY *key, struct h
 
 /* ---- the TBSCertificate ----------------------------------------------------------------- */
 
-static void put_time(struct der *d, time_t t)
-{
-    struct tm tm;
-    char s[24];
-    if (!gmtime_r(&t, &tm)) {
-        d->bad = 1;
-        return;
-    }
-    int y = tm.tm_year + 1900, n;
-    /* RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime after */
-    if (y >= 1950 && y < 2050) {
-        n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", y % 100, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        tlv(d, 0x17, s, (size_t)n);
-    } else if (y >= 0 && y <= 9999) {
-        n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", y, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec);
-        tlv(d, 0x18, s, (size_t)n);
-    } else {
-        d->bad = 1;
-    }
-}
-
 /* The single CN the fast path covers: "CN=value" or a bare value (as
  * hilt_name_parse() reads it), printable ASCII, 1..64 bytes. */
 static int subject_cn(const char *subject, const char **v, size_t *n)
@@ -274,30 +189,18 @@ static int subject_cn(const char *subject, const char **v, size_t *n)
     return 0;
 }
 
-static void ext_open(struct der *d, const uint8_t *oid, size_t oid_len, int critical)
+static void ext_open(struct hilt_der *d, const uint8_t *oid, size_t oid_len, int critical)
 {
-    open_(d, 0x30);
-    tlv(d, 0x06, oid, oid_len);
-    if (critical) put(d, "\x01\x01\xff", 3);
-    open_(d, 0x04);
+    hilt_der_open(d, 0x30);
+    hilt_der_tlv(d, 0x06, oid, oid_len);
+    if (critical) hilt_der_put(d, "\x01\x01\xff", 3);
+    hilt_der_open(d, 0x04);
 }
 
-static void ext_close(struct der *d)
+static void ext_close(struct hilt_der *d)
 {
-    close_(d);
-    close_(d);
-}
-
-static void put_serial(struct der *d, const unsigned char *s, size_t n)
-{
-    while (n > 1 && s[0] == 0) {
-        s++;
-        n--;
-    }
-    open_(d, 0x02);
-    if (s[0] & 0x80) put1(d, 0);
-    put(d, s, n);
-    close_(d);
+    hilt_der_close(d);
+    hilt_der_close(d);
 }
 
 int hilt_mint_tbs(const struct hilt_mint_issuer *mi, const struct hilt_mint_subject *ms,
@@ -322,30 +225,31 @@ int hilt_mint_tbs(const struct hilt_mint_issuer *mi, const struct hilt_mint_subj
         }
     }
     hilt_buf_reset(tbs);
-    struct der d = {.b = tbs};
-    open_(&d, 0x30);
-    put(&d, "\xa0\x03\x02\x01\x02", 5); /* [0] version v3 */
-    put_serial(&d, s->serial, s->serial_len);
-    put(&d, mi->sigalg, mi->sigalg_len);
-    put(&d, mi->name, mi->name_len);
-    open_(&d, 0x30); /* validity */
-    put_time(&d, s->not_before);
-    put_time(&d, s->not_after);
-    close_(&d);
-    open_(&d, 0x30); /* subject: one RDN, one CN, UTF8String */
-    open_(&d, 0x31);
-    open_(&d, 0x30);
-    tlv(&d, 0x06, OID_CN, sizeof(OID_CN));
-    tlv(&d, 0x0c, cn, cn_len);
-    close_(&d);
-    close_(&d);
-    close_(&d);
-    put(&d, ms->spki, ms->spki_len);
+    struct hilt_der d;
+    hilt_der_init(&d, tbs);
+    hilt_der_open(&d, 0x30);
+    hilt_der_put(&d, "\xa0\x03\x02\x01\x02", 5); /* [0] version v3 */
+    hilt_der_uint(&d, s->serial, s->serial_len);
+    hilt_der_put(&d, mi->sigalg, mi->sigalg_len);
+    hilt_der_put(&d, mi->name, mi->name_len);
+    hilt_der_open(&d, 0x30); /* validity */
+    hilt_der_time(&d, s->not_before);
+    hilt_der_time(&d, s->not_after);
+    hilt_der_close(&d);
+    hilt_der_open(&d, 0x30); /* subject: one RDN, one CN, UTF8String */
+    hilt_der_open(&d, 0x31);
+    hilt_der_open(&d, 0x30);
+    hilt_der_tlv(&d, 0x06, OID_CN, sizeof(OID_CN));
+    hilt_der_tlv(&d, 0x0c, cn, cn_len);
+    hilt_der_close(&d);
+    hilt_der_close(&d);
+    hilt_der_close(&d);
+    hilt_der_put(&d, ms->spki, ms->spki_len);
 
-    open_(&d, 0xa3); /* [3] extensions, in hilt_mint()'s order */
-    open_(&d, 0x30);
+    hilt_der_open(&d, 0xa3); /* [3] extensions, in hilt_mint()'s order */
+    hilt_der_open(&d, 0x30);
     ext_open(&d, OID_BC, sizeof(OID_BC), 1);
-    put(&d, "\x30\x00", 2); /* cA FALSE is the default: an empty SEQUENCE */
+    hilt_der_put(&d, "\x30\x00", 2); /* cA FALSE is the default: an empty SEQUENCE */
     ext_close(&d);
     unsigned ku = s->key_usage;
     if (!(ku & HILT_KU_NONE)) {
@@ -361,9 +265,9 @@ int hilt_mint_tbs(const struct hilt_mint_issuer *mi, const struct hilt_mint_subj
         ext_open(&d, OID_KU, sizeof(OID_KU), 1);
         if (bits) {
             uint8_t v[4] = {0x03, 0x02, unused, bits};
-            put(&d, v, 4);
+            hilt_der_put(&d, v, 4);
         } else {
-            put(&d, "\x03\x01\x00", 3);
+            hilt_der_put(&d, "\x03\x01\x00", 3);
         }
         ext_close(&d);
     }
@@ -371,80 +275,80 @@ int hilt_mint_tbs(const struct hilt_mint_issuer *mi, const struct hilt_mint_subj
     if (!(eku & HILT_EKU_NONE)) {
         if (!eku) eku = HILT_EKU_SERVER | HILT_EKU_CLIENT;
         ext_open(&d, OID_EKU, sizeof(OID_EKU), 0);
-        open_(&d, 0x30);
+        hilt_der_open(&d, 0x30);
         for (size_t i = 0; i < sizeof(eku_map) / sizeof(eku_map[0]); i++)
             if (eku & eku_map[i].bit) {
                 uint8_t oid[] = {0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
                                  0x05, 0x07, 0x03, eku_map[i].last};
-                put(&d, oid, sizeof(oid));
+                hilt_der_put(&d, oid, sizeof(oid));
             }
-        close_(&d);
+        hilt_der_close(&d);
         ext_close(&d);
     }
     ext_open(&d, OID_SKI, sizeof(OID_SKI), 0);
-    tlv(&d, 0x04, ms->ski, sizeof(ms->ski));
+    hilt_der_tlv(&d, 0x04, ms->ski, sizeof(ms->ski));
     ext_close(&d);
-    put(&d, mi->aki, mi->aki_len);
+    hilt_der_put(&d, mi->aki, mi->aki_len);
     if (s->nsans) {
         ext_open(&d, OID_SAN, sizeof(OID_SAN), 0);
-        open_(&d, 0x30);
+        hilt_der_open(&d, 0x30);
         for (size_t i = 0; i < s->nsans && !d.bad; i++) {
             const char *v = s->sans[i];
             if (!strncmp(v, "DNS:", 4)) {
-                tlv(&d, 0x82, v + 4, strlen(v + 4));
+                hilt_der_tlv(&d, 0x82, v + 4, strlen(v + 4));
             } else {
                 unsigned char ip[16];
                 if (inet_pton(AF_INET, v + 3, ip) == 1)
-                    tlv(&d, 0x87, ip, 4);
+                    hilt_der_tlv(&d, 0x87, ip, 4);
                 else if (inet_pton(AF_INET6, v + 3, ip) == 1)
-                    tlv(&d, 0x87, ip, 16);
+                    hilt_der_tlv(&d, 0x87, ip, 16);
                 else
                     return hilt_err_set(e, HILT_E_USAGE, 0, "fast path: '%s' is not an IP", v);
             }
         }
-        close_(&d);
+        hilt_der_close(&d);
         ext_close(&d);
     }
     if (s->ocsp_url || s->ca_issuers_url) {
         ext_open(&d, OID_AIA, sizeof(OID_AIA), 0);
-        open_(&d, 0x30);
+        hilt_der_open(&d, 0x30);
         if (s->ocsp_url) {
-            open_(&d, 0x30);
-            tlv(&d, 0x06, OID_AD_OCSP, sizeof(OID_AD_OCSP));
-            tlv(&d, 0x86, s->ocsp_url, strlen(s->ocsp_url));
-            close_(&d);
+            hilt_der_open(&d, 0x30);
+            hilt_der_tlv(&d, 0x06, OID_AD_OCSP, sizeof(OID_AD_OCSP));
+            hilt_der_tlv(&d, 0x86, s->ocsp_url, strlen(s->ocsp_url));
+            hilt_der_close(&d);
         }
         if (s->ca_issuers_url) {
-            open_(&d, 0x30);
-            tlv(&d, 0x06, OID_AD_CAISSUERS, sizeof(OID_AD_CAISSUERS));
-            tlv(&d, 0x86, s->ca_issuers_url, strlen(s->ca_issuers_url));
-            close_(&d);
+            hilt_der_open(&d, 0x30);
+            hilt_der_tlv(&d, 0x06, OID_AD_CAISSUERS, sizeof(OID_AD_CAISSUERS));
+            hilt_der_tlv(&d, 0x86, s->ca_issuers_url, strlen(s->ca_issuers_url));
+            hilt_der_close(&d);
         }
-        close_(&d);
+        hilt_der_close(&d);
         ext_close(&d);
     }
     if (s->crl_url) {
         ext_open(&d, OID_CRLDP, sizeof(OID_CRLDP), 0);
-        open_(&d, 0x30); /* CRLDistributionPoints */
-        open_(&d, 0x30); /* DistributionPoint */
-        open_(&d, 0xa0); /* distributionPoint [0] */
-        open_(&d, 0xa0); /* fullName [0] */
-        tlv(&d, 0x86, s->crl_url, strlen(s->crl_url));
-        close_(&d);
-        close_(&d);
-        close_(&d);
-        close_(&d);
+        hilt_der_open(&d, 0x30); /* CRLDistributionPoints */
+        hilt_der_open(&d, 0x30); /* DistributionPoint */
+        hilt_der_open(&d, 0xa0); /* distributionPoint [0] */
+        hilt_der_open(&d, 0xa0); /* fullName [0] */
+        hilt_der_tlv(&d, 0x86, s->crl_url, strlen(s->crl_url));
+        hilt_der_close(&d);
+        hilt_der_close(&d);
+        hilt_der_close(&d);
+        hilt_der_close(&d);
         ext_close(&d);
     }
     if (s->must_staple) {
         ext_open(&d, OID_TLSFEAT, sizeof(OID_TLSFEAT), 0);
-        put(&d, "\x30\x03\x02\x01\x05", 5); /* status_request (RFC 7633) */
+        hilt_der_put(&d, "\x30\x03\x02\x01\x05", 5); /* status_request (RFC 7633) */
         ext_close(&d);
     }
-    close_(&d);
-    close_(&d);
-    close_(&d);
-    if (d.bad || d.depth)
+    hilt_der_close(&d);
+    hilt_der_close(&d);
+    hilt_der_close(&d);
+    if (hilt_der_done(&d) < 0)
         return hilt_err_set(e, HILT_E_USAGE, 0, "fast path: certificate over %zu bytes",
                             tbs->max);
     return 0;
@@ -453,16 +357,17 @@ int hilt_mint_tbs(const struct hilt_mint_issuer *mi, const struct hilt_mint_subj
 int hilt_mint_assemble(const struct hilt_mint_issuer *mi, const uint8_t *tbs, size_t tbs_len,
                        const uint8_t *sig, size_t sig_len, struct hilt_buf *out)
 {
-    struct der d = {.b = out};
-    open_(&d, 0x30);
-    put(&d, tbs, tbs_len);
-    put(&d, mi->sigalg, mi->sigalg_len);
-    open_(&d, 0x03);
-    put1(&d, 0); /* no unused bits */
-    put(&d, sig, sig_len);
-    close_(&d);
-    close_(&d);
-    return d.bad ? -1 : 0;
+    struct hilt_der d;
+    hilt_der_init(&d, out);
+    hilt_der_open(&d, 0x30);
+    hilt_der_put(&d, tbs, tbs_len);
+    hilt_der_put(&d, mi->sigalg, mi->sigalg_len);
+    hilt_der_open(&d, 0x03);
+    hilt_der_put1(&d, 0); /* no unused bits */
+    hilt_der_put(&d, sig, sig_len);
+    hilt_der_close(&d);
+    hilt_der_close(&d);
+    return hilt_der_done(&d);
 }
 
 int hilt_mint_digest(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t *p, size_t n, uint8_t *out,
