@@ -278,8 +278,10 @@ static int sign_entries(struct hilt_ocsp_responder *r, struct ent **v, size_t n,
     /* pack the digests for one exchange with the signer */
     for (size_t i = 1; i < n; i++)
         memmove(dg + i * dlen, dg + i * 64, dlen);
-    if (hilt_signer_sign_digests(r->ca->signer, r->mi.md_nid, dg, dlen, n, sigs, sl, e) < 0)
+    if (hilt_signer_sign_digests(r->ca->signer, r->mi.md_nid, dg, dlen, n, sigs, sl, e) < 0) {
+        r->st.sign_failures++;
         goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         hilt_buf_reset(&one);
         if (assemble(r, tbs.data + off[i], off[i + 1] - off[i], sigs + i * HILT_SIG_MAX, sl[i],
@@ -571,6 +573,7 @@ int hilt_ocsp_responder_answer(struct hilt_ocsp_responder *r, const uint8_t *der
     struct hilt_ocsp_signer sg = {r->ca->issuer, NULL, hilt_signer_key(r->ca->signer), "sha256"};
     hilt_buf_reset(out);
     if (hilt_ocsp_resp_build(s, req.n, &sg, &req, now, out, NULL) < 0) {
+        r->st.sign_failures++;
         error_resp(r, OCSP_RESPONSE_STATUS_INTERNALERROR, out, info);
     } else {
         info->this_update = now;
@@ -587,6 +590,8 @@ int hilt_ocsp_responder_answer(struct hilt_ocsp_responder *r, const uint8_t *der
 
 struct serve {
     struct hilt_ocsp_responder *r;
+    const struct hilt_ocsp_serve_opts *o;
+    int64_t failures_seen, last_restart;
     struct event_base *base;
     struct evhttp *http;
     struct event *tick, *sigint, *sigterm;
@@ -678,6 +683,20 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     /* bounded per tick, so answering never waits long behind signing */
     if (hilt_ocsp_responder_refresh(sv->r, now, 4096, &e) < 0)
         fprintf(stderr, "hilt ocsp serve: signing responses: %s\n", e.msg);
+    /* the signer process is gone: start another (it loads the key itself) */
+    if (sv->r->st.sign_failures > sv->failures_seen && sv->o->restart_signer &&
+        now - sv->last_restart >= 10) {
+        sv->failures_seen = sv->r->st.sign_failures;
+        sv->last_restart = now;
+        struct hilt_err re = {0};
+        if (hilt_ca_use_signer_process(sv->r->ca, sv->o->restart_signer, &re) < 0) {
+            fprintf(stderr, "hilt ocsp serve: cannot restart the signer process: %s\n", re.msg);
+        } else {
+            sv->r->st.signer_restarts++;
+            fprintf(stderr, "hilt ocsp serve: signing failed; started a new signer process (%d)\n",
+                    (int)hilt_signer_pid(sv->r->ca->signer));
+        }
+    }
 }
 
 static void on_signal(evutil_socket_t fd, short what, void *arg)
@@ -701,7 +720,7 @@ int hilt_ocsp_serve(struct hilt_ocsp_responder *r, const struct hilt_ocsp_serve_
     int fd = -1, rc = -1;
     if (hilt_tcp_listen(hp.host, hp.port, 1024, 0, &fd, e) < 0) return -1;
     int port = hilt_sock_port(fd);
-    struct serve sv = {.r = r};
+    struct serve sv = {.r = r, .o = o};
     hilt_buf_init(&sv.out, HILT_OCSP_RESP_MAX);
     struct timeval one = {1, 0};
     if (!(sv.base = event_base_new()) || !(sv.http = evhttp_new(sv.base)) ||

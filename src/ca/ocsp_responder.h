@@ -65,14 +65,20 @@ int hilt_ocsp_responder_answer(struct hilt_ocsp_responder *r, const uint8_t *der
 
 struct hilt_ocsp_stats {
     int64_t certs, presigned_answers, signed_answers, errors, signatures, refreshed;
+    int64_t sign_failures, signer_restarts;
 };
 void hilt_ocsp_responder_stats(const struct hilt_ocsp_responder *r, struct hilt_ocsp_stats *s);
 
 /* ---- serving over HTTP ------------------------------------------------------------ */
+struct hilt_signer_proc_opts;
 struct hilt_ocsp_serve_opts {
     const char *listen;              /* ADDR:PORT ([v6]:port) */
     void (*ready)(int port, void *arg); /* called once listening (port 0 picks one) */
     void *ready_arg;
+    /* When signing fails (the signer process died), start a new one with
+     * these options, at most every 10 s; NULL: do not. Pre-signed answers
+     * keep flowing meanwhile. */
+    const struct hilt_signer_proc_opts *restart_signer;
 };
 /* Listen and answer until SIGINT/SIGTERM (returns 0) or a fault. */
 int hilt_ocsp_serve(struct hilt_ocsp_responder *r, const struct hilt_ocsp_serve_opts *o,

@@ -145,16 +145,16 @@ static int cmd_ocsp(int argc, char **argv)
            ca->rec.name, (long long)s.certs, (double)(hilt_mono_us() - t0) / 1e6,
            (int)hilt_signer_pid(ca->signer));
     fflush(stdout);
-    struct hilt_ocsp_serve_opts o = {listen, ready, (void *)listen};
+    struct hilt_ocsp_serve_opts o = {listen, ready, (void *)listen, &so};
     if (hilt_ocsp_serve(r, &o, &e) < 0) {
         rc = cli_fail(cmd, &e);
         goto out;
     }
     hilt_ocsp_responder_stats(r, &s);
     printf("hilt ocsp serve: stopped; %lld answers from pre-signed responses, %lld signed on "
-           "demand, %lld errors, %lld signatures\n",
+           "demand, %lld errors, %lld signatures, %lld signer restarts\n",
            (long long)s.presigned_answers, (long long)s.signed_answers, (long long)s.errors,
-           (long long)s.signatures);
+           (long long)s.signatures, (long long)s.signer_restarts);
 out:
     hilt_ocsp_responder_free(r);
     hilt_ca_close(ca);
