@@ -59,9 +59,11 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
      * a conflict, so SQLite keeps no statement journal for each row (a
      * third of the cost of a batched insert). PostgreSQL aborts the
      * transaction on any error anyway. */
+    /* SQLite: no RETURNING either (it buffers the returned rows in an
+     * ephemeral table per statement); the id is sqlite3_last_insert_rowid. */
     [ST_CERT_INSERT_BATCH] = {"INSERT OR ROLLBACK INTO certs(" CERT_COLS ") VALUES ($1, $2, $3, "
                               "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-                              "$18, $19, $20, $21) RETURNING id",
+                              "$18, $19, $20, $21)",
                               "INSERT INTO certs(" CERT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, "
                               "$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
                               "$21) RETURNING id"},
@@ -978,7 +980,12 @@ int hilt_store_cert_add_many(struct hilt_store *s, const struct hilt_cert_rec *r
             HV_S(r->issuer_key ? r->issuer_key : ""),
             HV_S(r->pipeline)};
         int64_t id = -1;
-        rc = exec(s, ST_CERT_INSERT_BATCH, p, 21, one_int_cb, &id, NULL, e);
+        if (s->ops->last_insert_id) {
+            rc = exec(s, ST_CERT_INSERT_BATCH, p, 21, NULL, NULL, NULL, e);
+            if (rc == 0) id = s->ops->last_insert_id(s);
+        } else {
+            rc = exec(s, ST_CERT_INSERT_BATCH, p, 21, one_int_cb, &id, NULL, e);
+        }
         if (rc == 0 && ders && ders[i]) {
             struct hilt_val d[] = {HV_I(id), HV_B(ders[i], lens[i])};
             rc = exec(s, ST_CERT_DER_INSERT, d, 2, NULL, NULL, NULL, e);

@@ -129,6 +129,9 @@ struct hilt_store_ops {
      * write. */
     int (*probe)(struct hilt_store *s, struct hilt_err *e);
     void (*close)(struct hilt_store *s);
+    /* The id of the row the last INSERT made, where the engine knows it
+     * without RETURNING (SQLite); NULL: statements say RETURNING id. */
+    int64_t (*last_insert_id)(struct hilt_store *s);
 };
 
 struct hilt_store {
