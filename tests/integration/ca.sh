@@ -286,6 +286,19 @@ else
       pass pkcs11-crl-verify || fail pkcs11-crl-verify ""
     H audit log --json | jq -e '[.[] | select(.action == "ca.init" and (.object | contains("signer=pkcs11")))] | length == 1' >/dev/null &&
       pass pkcs11-audited || fail pkcs11-audited ""
+    # the token's key through the signer process: `ocsp serve` opens the token
+    # only in its re-exec'd signer child
+    op=$(free_port)
+    LSAN_OPTIONS="suppressions=$T/p11.supp" H ocsp serve --ca hsm --listen "127.0.0.1:$op" > "$T/hsm-ocsp.log" 2>&1 &
+    opid=$!
+    if wait_port "$op" 20; then
+      out=$(openssl ocsp -issuer "$T/hsm-inter.pem" -cert "$T/hsm-leaf.crt" -url "http://127.0.0.1:$op/" -CAfile "$T/hsm-root.pem" 2>&1)
+      grep -q "hsm-leaf.crt: revoked" <<<"$out" && grep -q "Response verify OK" <<<"$out" &&
+        pass pkcs11-signer-process-ocsp || fail pkcs11-signer-process-ocsp "$out"
+    else
+      fail pkcs11-signer-process-ocsp "$(cat "$T/hsm-ocsp.log")"
+    fi
+    kill "$opid" 2>/dev/null; wait "$opid" 2>/dev/null
     if [[ -z "${STORE_URL:-}" ]] && command -v sqlite3 >/dev/null; then
       ref=$(sqlite3 "$HILT_HOME/hilt.db" "SELECT key_ref FROM ca WHERE name = 'hsm'")
       [[ "$ref" == "$uri" ]] && pass pkcs11-ref-stored || fail pkcs11-ref-stored "$ref"
