@@ -41,14 +41,17 @@ EXCLUDE ?=
 EXCLUDED := $(foreach m,$(EXCLUDE),src/$(m)/% src/cli/$(m)%)
 LIB_SRCS := $(sort $(filter-out src/cli/% $(EXCLUDED),$(wildcard src/*/*.c)))
 CLI_SRCS := $(sort $(filter-out $(EXCLUDED),$(wildcard src/cli/*.c)))
-DATA_FILES := $(sort $(wildcard data/*))
+# data/catalogue.json is compiled into a table by tools/gencat.c, not embedded as text.
+DATA_FILES := $(sort $(filter-out data/catalogue.json,$(wildcard data/*)))
 GEN_SRC := $(BUILD)/gen/embedded.c
+CAT_SRC := $(BUILD)/gen/catalogue_table.c
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-REL_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/embedded.o
-SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/san/obj/%.o) $(BUILD)/san/obj/gen/embedded.o
-FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/gen/embedded.o
+GEN_OBJS = $(1)/gen/embedded.o $(1)/gen/catalogue_table.o
+REL_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(call GEN_OBJS,$(BUILD)/obj)
+SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/san/obj/%.o) $(call GEN_OBJS,$(BUILD)/san/obj)
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(call GEN_OBJS,$(BUILD)/fuzz/obj)
 CLI_REL_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_SAN_OBJS := $(CLI_SRCS:%.c=$(BUILD)/san/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/tests/%)
@@ -61,6 +64,16 @@ $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(@D)
 	$(call E,CC,$@)$(CC) -O1 -o $@ $<
 
+# The catalogue of causes becomes a C table at build time (no JSON parsing at run time);
+# gencat fails the build when data/catalogue.json and HILT_CODES disagree.
+$(BUILD)/tools/gencat: tools/gencat.c src/diag/catalogue.h
+	@mkdir -p $(@D)
+	$(call E,CC,$@)$(CC) -O1 -Isrc $(shell pkg-config --cflags jansson) -o $@ $< $(shell pkg-config --libs jansson)
+
+$(CAT_SRC): $(BUILD)/tools/gencat data/catalogue.json
+	@mkdir -p $(@D)
+	$(call E,GEN,$@)$(BUILD)/tools/gencat data/catalogue.json $@
+
 $(GEN_SRC): $(BUILD)/tools/embed $(DATA_FILES)
 	@mkdir -p $(@D)
 	$(call E,GEN,$@)$(BUILD)/tools/embed $@ $(DATA_FILES)
@@ -69,6 +82,9 @@ $(GEN_SRC): $(BUILD)/tools/embed $(DATA_FILES)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(call E,CC,$@)$(CC) $(BASE_CFLAGS) $(OPT) -c -o $@ $<
+$(BUILD)/obj/gen/catalogue_table.o: $(CAT_SRC)
+	@mkdir -p $(@D)
+	$(call E,CC,$@)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(OPT) -c -o $@ $<
 $(BUILD)/obj/gen/embedded.o: $(GEN_SRC)
 	@mkdir -p $(@D)
 	$(call E,CC,$@)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(OPT) -c -o $@ $<
@@ -82,6 +98,9 @@ $(BUILD)/hilt: $(CLI_REL_OBJS) $(BUILD)/libhilt.a
 $(BUILD)/san/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(call E,CC,$@)$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+$(BUILD)/san/obj/gen/catalogue_table.o: $(CAT_SRC)
+	@mkdir -p $(@D)
+	$(call E,CC,$@)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(SAN_FLAGS) -c -o $@ $<
 $(BUILD)/san/obj/gen/embedded.o: $(GEN_SRC)
 	@mkdir -p $(@D)
 	$(call E,CC,$@)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(SAN_FLAGS) -c -o $@ $<
@@ -102,6 +121,9 @@ unit: $(UNIT_BINS)
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(call E,CLANG,$@)$(CLANG) $(BASE_CFLAGS) $(FUZZ_FLAGS) -c -o $@ $<
+$(BUILD)/fuzz/obj/gen/catalogue_table.o: $(CAT_SRC)
+	@mkdir -p $(@D)
+	$(call E,CLANG,$@)$(CLANG) $(BASE_CFLAGS) -Wno-missing-prototypes $(FUZZ_FLAGS) -c -o $@ $<
 $(BUILD)/fuzz/obj/gen/embedded.o: $(GEN_SRC)
 	@mkdir -p $(@D)
 	$(call E,CLANG,$@)$(CLANG) $(BASE_CFLAGS) -Wno-missing-prototypes $(FUZZ_FLAGS) -c -o $@ $<

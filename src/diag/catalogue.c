@@ -1,11 +1,9 @@
-/* catalogue.c - loading data/catalogue.json and managing finding lists. */
+/* catalogue.c - the catalogue of causes (compiled from data/catalogue.json) and finding lists. */
 #include "diag/catalogue.h"
 
-#include "core/embed.h"
 #include "core/err.h"
 #include "core/json.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +15,9 @@ static const char *const code_names[HILT_C_COUNT] = {
 #undef HILT_CODE_STR
 };
 
-static struct hilt_code_info table[HILT_C_COUNT];
-static struct hilt_err load_err;
-static int load_rc = -1;
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+/* Built from data/catalogue.json by tools/gencat.c, which also checks that the
+ * data and HILT_CODES agree: nothing is parsed at run time. */
+extern const struct hilt_code_info hilt_catalogue_table[HILT_C_COUNT];
 
 const char *hilt_code_name(enum hilt_code c)
 {
@@ -42,80 +39,15 @@ const char *hilt_severity_name(enum hilt_severity s)
     return s == HILT_SEV_ERROR ? "error" : s == HILT_SEV_WARNING ? "warning" : "info";
 }
 
-static void load(void)
-{
-    struct hilt_err *e = &load_err;
-    const struct hilt_blob *b = hilt_embedded("catalogue.json");
-    if (!b) {
-        hilt_err_set(e, HILT_E_RUNTIME, 0, "catalogue.json is not embedded");
-        return;
-    }
-    json_t *root = hilt_json_parse(b->data, b->len, "data/catalogue.json", e);
-    if (!root) return;
-    json_t *codes = json_object_get(root, "codes");
-    if (!json_is_array(codes)) {
-        hilt_err_set(e, HILT_E_RUNTIME, 0, "data/catalogue.json: no 'codes' array");
-        goto fail;
-    }
-    int seen[HILT_C_COUNT] = {0};
-    size_t i;
-    json_t *it;
-    json_array_foreach(codes, i, it)
-    {
-        const char *code = json_string_value(json_object_get(it, "code"));
-        const char *sev = json_string_value(json_object_get(it, "severity"));
-        const char *rung = json_string_value(json_object_get(it, "rung"));
-        const char *sum = json_string_value(json_object_get(it, "summary"));
-        const char *rem = json_string_value(json_object_get(it, "remediation"));
-        enum hilt_code c;
-        if (!code || !sev || !rung || !sum || !rem) {
-            hilt_err_set(e, HILT_E_RUNTIME, 0, "data/catalogue.json: entry %zu lacks a field", i);
-            goto fail;
-        }
-        if (hilt_code_from_name(code, &c) < 0) {
-            hilt_err_set(e, HILT_E_RUNTIME, 0, "data/catalogue.json: unknown code '%s'", code);
-            goto fail;
-        }
-        if (seen[c]++) {
-            hilt_err_set(e, HILT_E_RUNTIME, 0, "data/catalogue.json: '%s' twice", code);
-            goto fail;
-        }
-        enum hilt_severity s;
-        if (!strcmp(sev, "error")) s = HILT_SEV_ERROR;
-        else if (!strcmp(sev, "warning")) s = HILT_SEV_WARNING;
-        else if (!strcmp(sev, "info")) s = HILT_SEV_INFO;
-        else {
-            hilt_err_set(e, HILT_E_RUNTIME, 0, "data/catalogue.json: '%s' has severity '%s'", code, sev);
-            goto fail;
-        }
-        /* Copies live for the whole process; the JSON tree is dropped. */
-        table[c] = (struct hilt_code_info){code_names[c], s, strdup(rung), strdup(sum),
-                                           strdup(rem), (int)i};
-    }
-    for (int c = 0; c < HILT_C_COUNT; c++)
-        if (!seen[c]) {
-            hilt_err_set(e, HILT_E_RUNTIME, 0, "data/catalogue.json: code '%s' is missing", code_names[c]);
-            goto fail;
-        }
-    load_rc = 0;
-fail:
-    json_decref(root);
-}
-
 int hilt_catalogue_load(struct hilt_err *e)
 {
-    pthread_once(&load_once, load);
-    if (load_rc < 0 && e) *e = load_err;
-    return load_rc;
+    (void)e; /* kept for callers: the table is compiled in and checked at build time */
+    return 0;
 }
 
 const struct hilt_code_info *hilt_code_info(enum hilt_code c)
 {
-    if (hilt_catalogue_load(NULL) < 0) {
-        fprintf(stderr, "hilt: internal error: %s\n", load_err.msg);
-        abort();
-    }
-    return (unsigned)c < HILT_C_COUNT ? &table[c] : NULL;
+    return (unsigned)c < HILT_C_COUNT ? &hilt_catalogue_table[c] : NULL;
 }
 
 char *hilt_template_fill(const char *tmpl, const char *const *kv)

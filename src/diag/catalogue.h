@@ -2,7 +2,7 @@
  *
  * The codes are stable API shared by probe, scan, gateway events and metrics.
  * Their text (severity, rung, summary template, remediation) lives in
- * data/catalogue.json, embedded at build time; the table order there is the
+ * data/catalogue.json, compiled into a table at build time (tools/gencat.c); the order is the
  * diagnosis priority. This module owns loading that table and the finding
  * list type every diagnosing component fills.
  *
@@ -80,7 +80,7 @@ struct hilt_code_info {
     int priority;            /* position in the table; lower is more fundamental */
 };
 
-/* Load and validate the embedded table (once; thread-safe). */
+/* Nothing to load any more (the table is compiled in); kept for callers. */
 int hilt_catalogue_load(struct hilt_err *e);
 /* Entry for a code; loads the table on first use (aborts if the embedded
  * table is broken, which the unit tests rule out). */
