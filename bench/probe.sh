@@ -58,6 +58,12 @@ printf '  %-44s %8.2f ms\n' "hilt probe (text)" "$h"
 printf '  %-44s %8.2f ms\n' "hilt probe --json" "$hj"
 printf '  %-44s %8.2f ms\n' "openssl s_client -CAfile -verify_return_error" "$o"
 printf '  ratio hilt/s_client: %.2f  (goal <= 1.20)\n' "$(echo "scale=4; $h / $o" | bc)"
+# Wall time moves with the machine's load; instructions do not (callgrind counts them).
+if command -v valgrind >/dev/null; then
+  ih=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$HILT" probe --ca-file ca.pem "127.0.0.1:$PORT" 2>&1 >/dev/null | sed -n 's/.*I *refs: *//p' | tr -d ,)
+  io=$(echo | valgrind --tool=callgrind --callgrind-out-file=/dev/null openssl s_client -connect "127.0.0.1:$PORT" -CAfile ca.pem -verify_return_error 2>&1 >/dev/null | sed -n 's/.*I *refs: *//p' | tr -d ,)
+  printf '  instructions (callgrind): hilt %s, s_client %s, ratio %.2f\n' "$ih" "$io" "$(echo "scale=4; $ih / $io" | bc)"
+fi
 
 # --- the whole lab --------------------------------------------------------------------
 if "$HILT" lab --help >/dev/null 2>&1; then
