@@ -21,7 +21,7 @@ N=${BENCH_CERTS:-1000000}
 IMPORT_N=${BENCH_IMPORT:-100000}
 T=$(mktemp -d "${TMPDIR:-/tmp}/hilt-bench-ca.XXXXXX")
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
 [[ -x "$HILT" && -f "$BUILD/libhilt.a" ]] || { echo "build hilt first (make BUILD=$BUILD)"; exit 2; }
 now_ns() { date +%s%N; }
 free_port() { local p; while :; do p=$((20000 + RANDOM % 40000)); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }

@@ -64,7 +64,8 @@ static struct hilt_ca *ca_for(struct hilt_store *st, const char *home, const cha
     struct hilt_err e = {0};
     struct hilt_ca_rec r;
     if (hilt_store_ca_get(st, name, &r, &e) != 1) {
-        struct hilt_ca_init_opts o = {.name = name, .allow_domains = allow,
+        struct hilt_ca_init_opts o = {.name = name,
+                                      .allow_domains = allow,
                                       .crl_url = "http://127.0.0.1:1/crl",
                                       .ocsp_url = "http://127.0.0.1:1/ocsp"};
         if (hilt_ca_init(st, home, &o, &e) < 0) die("ca init", &e);
@@ -113,8 +114,7 @@ static void issue(struct hilt_ca *ca, long n, long batch, int spread, int quiet)
         for (long i = 0; i < k; i++)
             hilt_issued_free(&outs[i]);
         done += k;
-        if (!quiet && isatty(2) && done % 100000 == 0)
-            fprintf(stderr, "\r  %ld/%ld", done, n);
+        if (!quiet && isatty(2) && done % 100000 == 0) fprintf(stderr, "\r  %ld/%ld", done, n);
     }
     double wall = (double)(hilt_mono_us() - t0) / 1e6, cpu = cpu_s() - c0, usr = user_s() - u0;
     if (!quiet && isatty(2)) fprintf(stderr, "\r");
@@ -139,8 +139,8 @@ static int cmd_pem(const char *home, const char *dir, long n, long per)
     for (long f = 0; f * per < n; f++) {
         long k = n - f * per < per ? n - f * per : per;
         for (long i = 0; i < k; i++)
-            reqs[i] = (struct hilt_issue_req){.csr = csr, .csr_source = "bench",
-                                              .lifetime = (1 + (f * per + i) % 365) * 86400};
+            reqs[i] = (struct hilt_issue_req){
+                .csr = csr, .csr_source = "bench", .lifetime = (1 + (f * per + i) % 365) * 86400};
         if (hilt_ca_issue_batch(ca, reqs, (size_t)k, outs, &e) < 0) die("issue", &e);
         hilt_buf_reset(&b);
         for (long i = 0; i < k; i++) {
@@ -266,9 +266,11 @@ int main(int argc, char **argv)
         hilt_store_close(st);
         return 0;
     }
-    if (!strcmp(mode, "pem") && argc >= 6) return cmd_pem(home, argv[3], atol(argv[4]), atol(argv[5]));
+    if (!strcmp(mode, "pem") && argc >= 6)
+        return cmd_pem(home, argv[3], atol(argv[4]), atol(argv[5]));
     if (!strcmp(mode, "revoke") && argc >= 4) return cmd_revoke(home, atol(argv[3]));
-    if (!strcmp(mode, "expiring") && argc >= 5) return cmd_expiring(home, atol(argv[3]), atol(argv[4]));
+    if (!strcmp(mode, "expiring") && argc >= 5)
+        return cmd_expiring(home, atol(argv[3]), atol(argv[4]));
     fprintf(stderr, "ca_bench: unknown mode or missing arguments\n");
     return 2;
 }

@@ -383,7 +383,7 @@ struct prep {
     int64_t lifetime;
     EVP_PKEY *key; /* subject key (a reference; generated ones go to out->key) */
     int generated;
-    int subj;      /* index into the batch's subject cache, or -1 (slow path) */
+    int subj; /* index into the batch's subject cache, or -1 (slow path) */
     char cn[80];
     char key_desc[64];
     struct hilt_cert_spec spec;
@@ -431,9 +431,9 @@ static int prep_sans(struct prep *p)
 struct subj_cache {
     X509_REQ *csr; /* the CSR the key came from, or NULL for a generated key */
     EVP_PKEY *key;
-    int encoded;   /* ms holds the encoded key (else: minted by hilt_mint()) */
+    int encoded; /* ms holds the encoded key (else: minted by hilt_mint()) */
     struct hilt_mint_subject ms;
-    int checked;   /* csr_names holds the CSR's checked names */
+    int checked; /* csr_names holds the CSR's checked names */
     struct hilt_names csr_names;
 };
 
@@ -508,8 +508,7 @@ static int fast_template(struct hilt_ca *ca)
             ca->fast_state = 1;
             /* issuer columns of every record: its name, and the hash that
              * makes serials unique per issuer */
-            hilt_name_fmt(X509_get_subject_name(ca->issuer), ca->issuer_dn,
-                          sizeof(ca->issuer_dn));
+            hilt_name_fmt(X509_get_subject_name(ca->issuer), ca->issuer_dn, sizeof(ca->issuer_dn));
             hilt_issuer_key(mi->name, mi->name_len, ca->issuer_key);
         } else {
             free(mi);
@@ -547,8 +546,8 @@ static void hexs(const uint8_t *p, size_t n, char *out)
  * (first < 0: allocate them). Rejections are audited; on any failure
  * nothing is recorded and outs[] are empty. */
 static int issue_many(struct hilt_ca *ca, const struct hilt_issue_req *reqs, size_t n,
-                      int64_t first, const char *pipeline, int want_x509,
-                      struct hilt_issued *outs, struct hilt_err *e)
+                      int64_t first, const char *pipeline, int want_x509, struct hilt_issued *outs,
+                      struct hilt_err *e)
 {
     memset(outs, 0, n * sizeof(*outs));
     struct hilt_issue_rules rules;

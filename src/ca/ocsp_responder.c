@@ -170,7 +170,8 @@ static int track_cb(const struct hilt_cert_rec *c, const uint8_t *der, size_t dl
 
 /* ---- building responses ------------------------------------------------------------------ */
 
-static const uint8_t SHA1_ALG[] = {0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00};
+static const uint8_t SHA1_ALG[] = {0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e,
+                                   0x03, 0x02, 0x1a, 0x05, 0x00};
 static const uint8_t OID_OCSP_BASIC[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
 
 /* ResponseData (RFC 6960 §4.2.1) for one entry, responder by name. */
@@ -184,9 +185,9 @@ static int response_data(struct hilt_ocsp_responder *r, const struct ent *x, int
     hilt_der_put(&d, r->mi.name, r->mi.name_len);
     hilt_der_close(&d);
     hilt_der_gentime(&d, now); /* producedAt */
-    hilt_der_open(&d, 0x30);  /* responses */
-    hilt_der_open(&d, 0x30);  /* SingleResponse */
-    hilt_der_open(&d, 0x30);  /* CertID */
+    hilt_der_open(&d, 0x30);   /* responses */
+    hilt_der_open(&d, 0x30);   /* SingleResponse */
+    hilt_der_open(&d, 0x30);   /* CertID */
     hilt_der_put(&d, SHA1_ALG, sizeof(SHA1_ALG));
     hilt_der_tlv(&d, 0x04, r->name_hash, 20);
     hilt_der_tlv(&d, 0x04, r->key_hash, 20);
@@ -342,9 +343,9 @@ struct hilt_ocsp_responder *hilt_ocsp_responder_new(struct hilt_ca *ca,
     /* issuerNameHash / issuerKeyHash of SHA-1 CertIDs (RFC 6960 §4.1.1) */
     unsigned l = 0;
     const ASN1_BIT_STRING *kb = X509_get0_pubkey_bitstr(ca->issuer);
-    if (!EVP_Digest(r->mi.name, r->mi.name_len, r->name_hash, &l, EVP_sha1(), NULL) ||
-        !kb || !EVP_Digest(ASN1_STRING_get0_data(kb), (size_t)ASN1_STRING_length(kb), r->key_hash,
-                           &l, EVP_sha1(), NULL))
+    if (!EVP_Digest(r->mi.name, r->mi.name_len, r->name_hash, &l, EVP_sha1(), NULL) || !kb ||
+        !EVP_Digest(ASN1_STRING_get0_data(kb), (size_t)ASN1_STRING_length(kb), r->key_hash, &l,
+                    EVP_sha1(), NULL))
         goto oom;
     unsigned char *der = NULL;
     int dl = i2d_X509(ca->issuer, &der);
@@ -406,8 +407,8 @@ int hilt_ocsp_responder_load(struct hilt_ocsp_responder *r, int64_t now, struct 
 {
     /* the cursor first, so nothing issued during the load is missed */
     r->cursor_id = -1;
-    if (hilt_store_cert_changed_ca(r->ca->st, r->ca->rec.name, &r->cursor_id, now, NULL, NULL,
-                                   e) < 0)
+    if (hilt_store_cert_changed_ca(r->ca->st, r->ca->rec.name, &r->cursor_id, now, NULL, NULL, e) <
+        0)
         return -1;
     if (hilt_store_cert_list_ca(r->ca->st, r->ca->rec.name, now - 86400, track_cb, r, e) < 0)
         return -1;
@@ -434,7 +435,8 @@ void hilt_ocsp_responder_stats(const struct hilt_ocsp_responder *r, struct hilt_
     *s = r->st;
 }
 
-/* ---- answering --------------------------------------------------------------------------------- */
+/* ---- answering ---------------------------------------------------------------------------------
+ */
 
 static int take_token(struct hilt_ocsp_responder *r, int64_t now)
 {
@@ -459,8 +461,8 @@ static void error_resp(struct hilt_ocsp_responder *r, int status, struct hilt_bu
 
 /* The status of a serial: from the table, else from the store (a
  * certificate issued since the last poll). NULL: not this CA's. */
-static struct ent *lookup(struct hilt_ocsp_responder *r, const uint8_t *s, size_t n,
-                          int64_t now, int *tokened)
+static struct ent *lookup(struct hilt_ocsp_responder *r, const uint8_t *s, size_t n, int64_t now,
+                          int *tokened)
 {
     struct ent *x = find(r, s, n);
     if (x) return x;
@@ -550,21 +552,21 @@ int hilt_ocsp_responder_answer(struct hilt_ocsp_responder *r, const uint8_t *der
         }
         ASN1_INTEGER *serial = NULL;
         OCSP_id_get0_info(NULL, NULL, NULL, &serial, id);
-        struct ent *x = serial ? find(r, ASN1_STRING_get0_data(serial),
-                                      (size_t)ASN1_STRING_length(serial))
-                               : NULL;
+        struct ent *x =
+            serial ? find(r, ASN1_STRING_get0_data(serial), (size_t)ASN1_STRING_length(serial))
+                   : NULL;
         if (!x && serial) {
             int t2 = 1;
             x = lookup(r, ASN1_STRING_get0_data(serial), (size_t)ASN1_STRING_length(serial), now,
                        &t2);
         }
-        s[i] = (struct hilt_ocsp_single){
-            .id = id,
-            .status = x ? (enum hilt_ocsp_status)x->status : HILT_OCSP_UNKNOWN,
-            .revoked_at = x ? x->revoked_at : 0,
-            .reason = x && x->reason > 0 ? x->reason : -1,
-            .this_update = now,
-            .next_update = now + r->o.validity};
+        s[i] = (struct hilt_ocsp_single){.id = id,
+                                         .status = x ? (enum hilt_ocsp_status)x->status
+                                                     : HILT_OCSP_UNKNOWN,
+                                         .revoked_at = x ? x->revoked_at : 0,
+                                         .reason = x && x->reason > 0 ? x->reason : -1,
+                                         .this_update = now,
+                                         .next_update = now + r->o.validity};
         if (i == 0) {
             info->cert_status = s[i].status;
             hilt_ocsp_id_serial_hex(id, info->serial, sizeof(info->serial));
@@ -586,7 +588,8 @@ int hilt_ocsp_responder_answer(struct hilt_ocsp_responder *r, const uint8_t *der
     return 0;
 }
 
-/* ---- HTTP --------------------------------------------------------------------------------------- */
+/* ---- HTTP ---------------------------------------------------------------------------------------
+ */
 
 struct serve {
     struct hilt_ocsp_responder *r;

@@ -49,9 +49,9 @@ int64_t hilt_ocsp_responder_refresh(struct hilt_ocsp_responder *r, int64_t now, 
                                     struct hilt_err *e);
 
 struct hilt_ocsp_answer {
-    int presigned;     /* answered from the table, no signature */
-    int ocsp_status;   /* OCSPResponseStatus: 0 successful, 1 malformed, 6 unauthorized, … */
-    int cert_status;   /* V_OCSP_CERTSTATUS_* of the first CertID, -1 when none */
+    int presigned;   /* answered from the table, no signature */
+    int ocsp_status; /* OCSPResponseStatus: 0 successful, 1 malformed, 6 unauthorized, … */
+    int cert_status; /* V_OCSP_CERTSTATUS_* of the first CertID, -1 when none */
     int64_t this_update, next_update; /* for HTTP caching headers (RFC 5019 §6) */
     char serial[64];
 };
@@ -72,7 +72,7 @@ void hilt_ocsp_responder_stats(const struct hilt_ocsp_responder *r, struct hilt_
 /* ---- serving over HTTP ------------------------------------------------------------ */
 struct hilt_signer_proc_opts;
 struct hilt_ocsp_serve_opts {
-    const char *listen;              /* ADDR:PORT ([v6]:port) */
+    const char *listen;                 /* ADDR:PORT ([v6]:port) */
     void (*ready)(int port, void *arg); /* called once listening (port 0 picks one) */
     void *ready_arg;
     /* When signing fails (the signer process died), start a new one with

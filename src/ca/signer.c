@@ -74,11 +74,11 @@ void hilt_signer_close(struct hilt_ca_signer *s)
     free(s);
 }
 
-int hilt_signer_sign_digests(struct hilt_ca_signer *s, int md_nid, const uint8_t *dgst,
-                             size_t dlen, size_t n, uint8_t *sigs, size_t *lens,
-                             struct hilt_err *e)
+int hilt_signer_sign_digests(struct hilt_ca_signer *s, int md_nid, const uint8_t *dgst, size_t dlen,
+                             size_t n, uint8_t *sigs, size_t *lens, struct hilt_err *e)
 {
-    if (s->ops->sign_digests) return s->ops->sign_digests(s->impl, md_nid, dgst, dlen, n, sigs, lens, e);
+    if (s->ops->sign_digests)
+        return s->ops->sign_digests(s->impl, md_nid, dgst, dlen, n, sigs, lens, e);
     /* One context per signer, initialised once per digest: the per-call
      * cost is the signature itself, not algorithm look-ups. */
     if (!s->pctx || s->pctx_md != md_nid) {

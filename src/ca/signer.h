@@ -61,9 +61,8 @@ void hilt_signer_close(struct hilt_ca_signer *s);
 /* Sign n digests (the batch fast path of issuance and OCSP pre-signing):
  * one exchange with a process signer, EVP_PKEY_sign with a kept context
  * otherwise. Signatures as for hilt_signer_ops.sign_digests. */
-int hilt_signer_sign_digests(struct hilt_ca_signer *s, int md_nid, const uint8_t *dgst,
-                             size_t dlen, size_t n, uint8_t *sigs, size_t *lens,
-                             struct hilt_err *e);
+int hilt_signer_sign_digests(struct hilt_ca_signer *s, int md_nid, const uint8_t *dgst, size_t dlen,
+                             size_t n, uint8_t *sigs, size_t *lens, struct hilt_err *e);
 
 /* ---- the signer process (signer_proc.c) ------------------------------- */
 struct hilt_signer_proc_opts {

@@ -219,8 +219,8 @@ static void rsa_ex_init(void)
 
 /* One digest through the child; md from the digest's size (ECDSA does not
  * depend on it) or from the RSA DigestInfo type. */
-static int remote_one(struct proc *p, int nid, const unsigned char *d, size_t dl, unsigned char *sig,
-                      unsigned int *siglen, size_t cap)
+static int remote_one(struct proc *p, int nid, const unsigned char *d, size_t dl,
+                      unsigned char *sig, unsigned int *siglen, size_t cap)
 {
     uint8_t out[HILT_SIG_MAX];
     size_t len = 0;
@@ -326,7 +326,7 @@ static void proc_close(void *impl)
 {
     struct proc *p = impl;
     if (!p) return;
-    EVP_PKEY_free(p->shell); /* before the methods it points to */
+    EVP_PKEY_free(p->shell);      /* before the methods it points to */
     if (p->fd >= 0) close(p->fd); /* the child sees EOF and exits */
     if (p->pid > 0 && !p->dead) {
         int status;
@@ -346,8 +346,7 @@ static void proc_close(void *impl)
     free(p);
 }
 
-static const struct hilt_signer_ops proc_ops = {"process", proc_key, proc_close,
-                                                proc_sign_digests};
+static const struct hilt_signer_ops proc_ops = {"process", proc_key, proc_close, proc_sign_digests};
 
 pid_t hilt_signer_pid(const struct hilt_ca_signer *s)
 {
@@ -395,8 +394,8 @@ int hilt_signer_open_process(const char *ref, const char *home,
             /* A fresh image: the child shares nothing with the parent. */
             if (dup2(sv[1], 3) < 0) _exit(121);
             close_range(4, ~0U, 0);
-            char *argv[] = {"hilt", "ca", "signer-child", "3", (char *)ref, (char *)home,
-                            (char *)run_as, NULL};
+            char *argv[] = {"hilt",      "ca",         "signer-child", "3",
+                            (char *)ref, (char *)home, (char *)run_as, NULL};
             execv(o->exec_path, argv);
             _exit(122);
         }
@@ -422,8 +421,8 @@ int hilt_signer_open_process(const char *ref, const char *home,
     char desc[64];
     if (hilt_sigproto_req_encode(&p->out, HILT_SIGOP_HELLO, 0, NULL, 0, 0) < 0 ||
         exchange(p, "its first request", e) < 0 ||
-        hilt_sigproto_hello_resp_parse(p->in.data, p->in.len, &spki, &spki_len, desc,
-                                       sizeof(desc), e) < 0 ||
+        hilt_sigproto_hello_resp_parse(p->in.data, p->in.len, &spki, &spki_len, desc, sizeof(desc),
+                                       e) < 0 ||
         !(p->shell = make_shell(p, spki, spki_len, e))) {
         hilt_signer_close(s);
         return -1;
@@ -513,8 +512,8 @@ int hilt_signer_child_main(int fd, const char *ref, const char *home, const char
         } else {
             const char *mdn = hilt_sigproto_md_name(req.md);
             struct hilt_err se = {0};
-            if (hilt_signer_sign_digests(s, OBJ_sn2nid(mdn), req.digests, req.dlen, req.count,
-                                         sigs, lens, &se) < 0) {
+            if (hilt_signer_sign_digests(s, OBJ_sn2nid(mdn), req.digests, req.dlen, req.count, sigs,
+                                         lens, &se) < 0) {
                 reply_error(fd, &out, se.msg);
                 continue;
             }

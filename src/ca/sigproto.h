@@ -28,7 +28,7 @@ struct hilt_buf;
 
 #define HILT_SIGPROTO_VERSION 1
 #define HILT_SIGPROTO_BATCH_MAX 128
-#define HILT_SIG_MAX 528  /* an RSA-4096 signature is 512 bytes; ECDSA P-521 <= 139 */
+#define HILT_SIG_MAX 528 /* an RSA-4096 signature is 512 bytes; ECDSA P-521 <= 139 */
 #define HILT_DIGEST_MAX 64
 #define HILT_SPKI_MAX 2048
 /* The largest frame: a full batch of RSA-4096 signatures. */

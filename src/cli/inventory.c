@@ -100,7 +100,6 @@ static json_t *rec_json(const struct hilt_cert_rec *r, time_t now)
 struct out {
     int json;
     time_t now;
-    json_t *arr;
     int64_t n;
 };
 
@@ -111,7 +110,12 @@ static int print_cb(const struct hilt_cert_rec *r, const uint8_t *der, size_t dl
     struct out *o = arg;
     o->n++;
     if (o->json) {
-        json_array_append_new(o->arr, rec_json(r, o->now));
+        /* streamed, one object per line: a 100,000-row listing never sits in
+         * memory as one JSON tree */
+        json_t *j = rec_json(r, o->now);
+        fputs(o->n == 1 ? "[\n  " : ",\n  ", stdout);
+        json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(j);
         return 0;
     }
     char until[32], left[32];
@@ -238,8 +242,8 @@ static int do_show(const char *cmd, struct hilt_store *st, const char *key, cons
                    "env:      %s\nstatus:   %s\nsource:   %s\npipeline: %s\n",
                    r.serial, r.sha256, r.subject, *r.issuer ? r.issuer : "-", r.names, nb, na,
                    r.key_type, *r.ca ? r.ca : "-", *r.owner ? r.owner : "-",
-                   *r.service ? r.service : "-", *r.env ? r.env : "-", status_of(&r, now),
-                   r.source, *r.pipeline ? r.pipeline : "-");
+                   *r.service ? r.service : "-", *r.env ? r.env : "-", status_of(&r, now), r.source,
+                   *r.pipeline ? r.pipeline : "-");
             if (r.revoked_at) {
                 char ra[32];
                 hilt_time_fmt_rfc3339(r.revoked_at, ra);
@@ -247,14 +251,14 @@ static int do_show(const char *cmd, struct hilt_store *st, const char *key, cons
             }
             size_t i;
             json_t *v;
-            json_array_foreach(locs, i, v) printf("deployed: %s %s (last seen %s)\n",
-                                                  json_string_value(json_object_get(v, "kind")),
-                                                  json_string_value(json_object_get(v, "location")),
-                                                  json_string_value(json_object_get(v, "last_seen")));
-            json_array_foreach(hist, i, v) printf("history:  %s %s: %s\n",
-                                                  json_string_value(json_object_get(v, "time")),
-                                                  json_string_value(json_object_get(v, "event")),
-                                                  json_string_value(json_object_get(v, "detail")));
+            json_array_foreach(locs, i, v) printf(
+                "deployed: %s %s (last seen %s)\n", json_string_value(json_object_get(v, "kind")),
+                json_string_value(json_object_get(v, "location")),
+                json_string_value(json_object_get(v, "last_seen")));
+            json_array_foreach(hist, i, v)
+                printf("history:  %s %s: %s\n", json_string_value(json_object_get(v, "time")),
+                       json_string_value(json_object_get(v, "event")),
+                       json_string_value(json_object_get(v, "detail")));
             if (json_is_object(ren))
                 printf("renewal:  FAILING, attempt %lld, next attempt after %s: %s\n",
                        (long long)json_integer_value(json_object_get(ren, "attempts")),
@@ -355,10 +359,10 @@ static int do_coverage(const char *cmd, struct hilt_store *st, const struct args
                (long long)known, (long long)seen, 100.0 * cov);
         size_t i;
         json_t *v;
-        json_array_foreach(unc, i, v) printf("  not covered: %s  %s  %s\n",
-                                             json_string_value(json_object_get(v, "endpoint")),
-                                             json_string_value(json_object_get(v, "subject")),
-                                             json_string_value(json_object_get(v, "sha256")));
+        json_array_foreach(unc, i, v)
+            printf("  not covered: %s  %s  %s\n", json_string_value(json_object_get(v, "endpoint")),
+                   json_string_value(json_object_get(v, "subject")),
+                   json_string_value(json_object_get(v, "sha256")));
         if (!seen) printf("  (no endpoints seen yet: hilt inventory import --scan-results FILE)\n");
         json_decref(unc);
     }
@@ -392,7 +396,8 @@ static int do_set(const char *cmd, struct hilt_store *st, const char *key, const
     struct hilt_cert_rec r;
     int f = hilt_store_cert_get(st, key, &r, NULL, &e);
     if (f <= 0) {
-        if (f == 0) fprintf(stderr, "hilt %s: no certificate with serial or SHA-256 %s\n", cmd, key);
+        if (f == 0)
+            fprintf(stderr, "hilt %s: no certificate with serial or SHA-256 %s\n", cmd, key);
         return f == 0 ? 2 : cli_fail(cmd, &e);
     }
     char obj[300];
@@ -419,8 +424,8 @@ static int cmd_inventory(int argc, char **argv)
     }
     char cmd[64];
     snprintf(cmd, sizeof(cmd), "inventory %.40s", sub);
-    static const char *const subs[] = {"list", "show", "expiring", "import", "coverage", "set",
-                                       NULL};
+    static const char *const subs[] = {"list",     "show", "expiring", "import",
+                                       "coverage", "set",  NULL};
     size_t which = 0;
     while (subs[which] && strcmp(subs[which], sub))
         which++;
@@ -540,7 +545,7 @@ static int cmd_inventory(int argc, char **argv)
     } else if (is_set) {
         rc = do_set(cmd, st, argv[optind], &a);
     } else {
-        struct out o = {a.json, now, a.json ? json_array() : NULL, 0};
+        struct out o = {a.json, now, 0};
         struct hilt_cert_filter f = {.q = is_list ? HILT_Q_ALL : HILT_Q_EXPIRING,
                                      .from = a.include_expired ? INT64_MIN / 2 : o.now,
                                      .until = o.now + win};
@@ -548,12 +553,11 @@ static int cmd_inventory(int argc, char **argv)
             rc = cli_fail(cmd, &e);
         } else {
             if (a.json)
-                hilt_json_print(stdout, o.arr, 1);
+                fputs(o.n ? "\n]\n" : "[]\n", stdout);
             else if (is_exp)
                 printf("%lld certificate(s) expire within %s\n", (long long)o.n, a.within);
             if (is_exp && o.n) rc = 1;
         }
-        json_decref(o.arr);
         if (rc != 3 && rc != 2 && (a.notify_cmd || a.notify_url)) {
             struct hilt_notify_stats ns;
             if (hilt_notify_expiring(st, &no, now, &ns, &e) < 0) {

@@ -57,14 +57,14 @@ static int cmd_ocsp(int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         }
-        return cli_usage("ocsp", "%s", argc < 2 ? "give a command: serve" : "the command is: serve");
+        return cli_usage("ocsp", "%s",
+                         argc < 2 ? "give a command: serve" : "the command is: serve");
     }
     const char *cmd = "ocsp serve";
-    static const struct option opts[] = {{"listen", 1, 0, O_LISTEN},   {"ca", 1, 0, O_CA},
-                                         {"store", 1, 0, O_STORE},     {"validity", 1, 0, O_VALIDITY},
-                                         {"poll", 1, 0, O_POLL},       {"max-certs", 1, 0, O_MAX},
-                                         {"rate", 1, 0, O_RATE},       {"help", 0, 0, O_HELP},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"listen", 1, 0, O_LISTEN},     {"ca", 1, 0, O_CA},     {"store", 1, 0, O_STORE},
+        {"validity", 1, 0, O_VALIDITY}, {"poll", 1, 0, O_POLL}, {"max-certs", 1, 0, O_MAX},
+        {"rate", 1, 0, O_RATE},         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     const char *listen = NULL, *ca_name = NULL, *store = NULL;
     struct hilt_ocsp_responder_opts ro = {0};
     int opt;
@@ -129,7 +129,8 @@ static int cmd_ocsp(int argc, char **argv)
     }
     /* the key holder first: a re-exec'd signer, before any socket exists */
     struct hilt_signer_proc_opts so = {.exec_path = self};
-    if (hilt_ca_use_signer_process(ca, &so, &e) < 0 || !(r = hilt_ocsp_responder_new(ca, &ro, &e))) {
+    if (hilt_ca_use_signer_process(ca, &so, &e) < 0 ||
+        !(r = hilt_ocsp_responder_new(ca, &ro, &e))) {
         rc = cli_fail(cmd, &e);
         goto out;
     }

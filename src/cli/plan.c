@@ -46,7 +46,8 @@ static json_t *result_json(const struct hilt_clm_result *r)
     json_object_set_new(o, "file", hilt_json_str(r->file));
     json_object_set_new(o, "action", json_string(hilt_clm_action_name(r->action)));
     json_object_set_new(o, "reason", r->reason[0] ? hilt_json_str(r->reason) : json_null());
-    json_object_set_new(o, "current_rev", r->current_rev ? json_integer(r->current_rev) : json_null());
+    json_object_set_new(o, "current_rev",
+                        r->current_rev ? json_integer(r->current_rev) : json_null());
     json_object_set_new(o, "rev", r->rev ? json_integer(r->rev) : json_null());
     json_object_set_new(o, "serial", r->serial[0] ? json_string(r->serial) : json_null());
     json_object_set_new(o, "sha256", r->sha256[0] ? json_string(r->sha256) : json_null());
@@ -85,7 +86,8 @@ static void result_text(const struct hilt_clm_result *r, int applied)
     else
         printf("%-20s %-10s rev %lld (%s)%s\n", r->name, act, (long long)r->rev, r->reason,
                r->reloaded == 1 ? ", reloaded" : "");
-    if (r->failed) printf("%-20s   error: %s\n", "", r->error);
+    if (r->failed)
+        printf("%-20s   error: %s\n", "", r->error);
     else if (r->attempts)
         printf("%-20s   renewal failing: attempt %lld, last error: %s\n", "",
                (long long)r->attempts, r->last_error);
@@ -99,7 +101,7 @@ struct common {
 
 static int parse(const char *cmd, int argc, char **argv, struct common *c, int want_to)
 {
-    static const struct option opts[] = {{"store", 1, 0, O_STORE}, {"json", 0, 0, O_JSON},
+    static const struct option opts[] = {{"store", 1, 0, O_STORE},   {"json", 0, 0, O_JSON},
                                          {"policy", 1, 0, O_POLICY}, {"to", 1, 0, O_TO},
                                          {"help", 0, 0, O_HELP},     {0, 0, 0, 0}};
     int opt;
@@ -130,7 +132,8 @@ static int parse(const char *cmd, int argc, char **argv, struct common *c, int w
         }
     }
     if (optind + 1 != argc)
-        return cli_usage(cmd, want_to ? "give exactly one manifest NAME" : "give exactly one DIR or FILE");
+        return cli_usage(cmd, want_to ? "give exactly one manifest NAME"
+                                      : "give exactly one DIR or FILE");
     return 0;
 }
 
@@ -205,7 +208,9 @@ static int cmd_rollback(int argc, char **argv)
     struct common c = {.to = -1};
     int p = parse(cmd, argc, argv, &c, 1);
     if (p) return p < 0 ? 0 : p;
-    if (c.to < 0) return cli_usage(cmd, "--to REV is required (see 'hilt inventory show' or the apply output)");
+    if (c.to < 0)
+        return cli_usage(cmd,
+                         "--to REV is required (see 'hilt inventory show' or the apply output)");
     struct hilt_err e = {0};
     char home[4096];
     struct hilt_store *st = NULL;

@@ -38,7 +38,7 @@
 
 const char *hilt_clm_action_name(enum hilt_clm_action a)
 {
-    static const char *const n[] = {"unchanged", "create", "reissue", "renew",    "redeploy",
+    static const char *const n[] = {"unchanged", "create", "reissue",  "renew",    "redeploy",
                                     "repair",    "update", "rollback", "unmanaged"};
     return (unsigned)a < sizeof(n) / sizeof(n[0]) ? n[a] : "?";
 }
@@ -151,7 +151,7 @@ static int rev_deploy_hash_is(const struct hilt_revision_rec *r, const struct hi
 /* ---- policy checks ------------------------------------------------------------------ */
 
 static const struct hilt_profile *profile_for(struct run *r, const struct hilt_manifest *m,
-                                             struct hilt_err *e)
+                                              struct hilt_err *e)
 {
     const char *name = m->policy;
     if (!name && m->env) {
@@ -202,13 +202,14 @@ static int check_manifest(struct run *r, const struct hilt_manifest *m, struct h
                        : ks.alg == HILT_KEY_EC ? HILT_KEYTYPE_ECDSA
                                                : HILT_KEYTYPE_ED25519;
         if (cr->key_types && !(cr->key_types & bit)) {
-            hilt_err_set(e, HILT_E_INPUT, 0, "policy profile '%s' does not allow %s keys",
-                         pf->name, m->key_type);
+            hilt_err_set(e, HILT_E_INPUT, 0, "policy profile '%s' does not allow %s keys", pf->name,
+                         m->key_type);
             goto fail;
         }
         if (ks.alg == HILT_KEY_RSA && cr->rsa_min_bits && ks.bits < cr->rsa_min_bits) {
-            hilt_err_set(e, HILT_E_INPUT, 0, "policy profile '%s' needs RSA keys of %d bits or more",
-                         pf->name, cr->rsa_min_bits);
+            hilt_err_set(e, HILT_E_INPUT, 0,
+                         "policy profile '%s' needs RSA keys of %d bits or more", pf->name,
+                         cr->rsa_min_bits);
             goto fail;
         }
         if (cr->max_lifetime_days && m->duration > (int64_t)cr->max_lifetime_days * 86400) {
@@ -268,8 +269,7 @@ static int finalize(struct run *r, const struct hilt_manifest *m, const char *na
     int have_prev = 0, rc = -1;
     if (hilt_store_revision_get(st, name, rev, &nr, e) != 1) {
         if (e && e->kind == HILT_E_NONE)
-            hilt_err_set(e, HILT_E_RUNTIME, 0, "revision %lld of %s is gone", (long long)rev,
-                         name);
+            hilt_err_set(e, HILT_E_RUNTIME, 0, "revision %lld of %s is gone", (long long)rev, name);
         return -1;
     }
     if (hilt_store_manifest_get(st, name, &mr, e) == 1 && mr.current_rev > 0)
@@ -349,8 +349,7 @@ static int staged_cb(const struct hilt_revision_rec *r, void *arg)
 
 /* Under the manifest's lock: roll staged revisions forward (current points
  * at them) or mark them abandoned. */
-static int recover_locked(struct run *r, const char *name, const char *data_dir,
-                          struct hilt_err *e)
+static int recover_locked(struct run *r, const char *name, const char *data_dir, struct hilt_err *e)
 {
     struct staged_list l = {.only = name};
     if (hilt_store_revision_list(r->o->st, name, staged_cb, &l, e) < 0) return -1;
@@ -732,8 +731,7 @@ static int apply_one(struct run *r, const struct hilt_manifest *m, const char *f
     } else if (!rev_cert_hash_is(&cur, m)) {
         act = HILT_CLM_REISSUE;
         snprintf(res->reason, sizeof(res->reason),
-                 "names, duration, key or issuer changed since revision %lld",
-                 (long long)cur.rev);
+                 "names, duration, key or issuer changed since revision %lld", (long long)cur.rev);
     } else if (force) {
         act = HILT_CLM_RENEW;
         snprintf(res->reason, sizeof(res->reason), "%s", force);
@@ -780,8 +778,8 @@ static int apply_one(struct run *r, const struct hilt_manifest *m, const char *f
         snprintf(obj, sizeof(obj), "manifest=%s", m->name);
         struct hilt_audit_ev ev = {NULL, "manifest.update", obj, "ok"};
         if (put_manifest(r, m, data_dir, e) < 0 ||
-            hilt_store_cert_set_meta(st, cur.sha256, m->owner, m->service, m->env, NULL, NULL,
-                                     e) < 0 ||
+            hilt_store_cert_set_meta(st, cur.sha256, m->owner, m->service, m->env, NULL, NULL, e) <
+                0 ||
             hilt_store_audit_append(st, &ev, e) < 0)
             goto out;
         rc = 0;
@@ -793,8 +791,9 @@ static int apply_one(struct run *r, const struct hilt_manifest *m, const char *f
         int intact = 1;
         for (size_t i = 0; i < m->ntargets && intact; i++)
             for (int w = 0; w < 3; w++) {
-                const char *p = w == 0 ? m->targets[i].cert : w == 1 ? m->targets[i].key
-                                                                     : m->targets[i].chain;
+                const char *p = w == 0   ? m->targets[i].cert
+                                : w == 1 ? m->targets[i].key
+                                         : m->targets[i].chain;
                 char name[64], f[HILT_DEPLOY_PATH_MAX + 100];
                 hilt_deploy_file(i, w, name, sizeof(name));
                 snprintf(f, sizeof(f), "%s/%s/%s", data_dir, cur.dir, name);
@@ -856,8 +855,8 @@ static int apply_one(struct run *r, const struct hilt_manifest *m, const char *f
         res->action = act;
         if (act != HILT_CLM_REDEPLOY) {
             struct hilt_err ie = {0};
-            if (issue_bundle(r, m, data_dir, have_cur ? cur.dir : NULL, &iss, &pc, &pk, &pch,
-                             &ie) < 0) {
+            if (issue_bundle(r, m, data_dir, have_cur ? cur.dir : NULL, &iss, &pc, &pk, &pch, &ie) <
+                0) {
                 hilt_issued_free(&iss);
                 free(pc);
                 free_secret(&pk);
@@ -894,8 +893,8 @@ static int apply_one(struct run *r, const struct hilt_manifest *m, const char *f
                                        .files_json = fj,
                                        .note = (char *)hilt_clm_action_name(act)};
         char obj[300];
-        snprintf(obj, sizeof(obj), "manifest=%s rev=%lld serial=%s", m->name,
-                 (long long)nr.rev, serial);
+        snprintf(obj, sizeof(obj), "manifest=%s rev=%lld serial=%s", m->name, (long long)nr.rev,
+                 serial);
         struct hilt_audit_ev ev = {NULL, "manifest.stage", obj, "ok"};
         if (put_manifest(r, m, data_dir, e) < 0) goto step_out;
         if (hilt_deploy_write_rev(data_dir, revdir, m, &b, e) < 0) goto step_fail;
@@ -968,7 +967,8 @@ out:
     return rc;
 }
 
-/* ---- entry points ------------------------------------------------------------------------------ */
+/* ---- entry points ------------------------------------------------------------------------------
+ */
 
 struct names_seen {
     const struct hilt_manifest_set *ms;
@@ -996,7 +996,8 @@ static int unmanaged_cb(const struct hilt_manifest_rec *mr, void *arg)
     r->action = HILT_CLM_UNMANAGED;
     r->current_rev = r->rev = mr->current_rev;
     r->reloaded = -1;
-    snprintf(r->reason, sizeof(r->reason), "in the store but not in the manifests given; left as is");
+    snprintf(r->reason, sizeof(r->reason),
+             "in the store but not in the manifests given; left as is");
     return 0;
 }
 
@@ -1055,7 +1056,8 @@ int hilt_clm_rollback(const struct hilt_clm_opts *o, const char *name, int64_t t
     int have_mr = 0, have_t = 0, have_c = 0, lockfd = -1, rc = -1;
     if (recover_all(&r, e) < 0) goto out;
     if ((have_mr = hilt_store_manifest_get(o->st, name, &mr, e)) <= 0) {
-        if (have_mr == 0) hilt_err_set(e, HILT_E_INPUT, 0, "no manifest named '%s' was applied", name);
+        if (have_mr == 0)
+            hilt_err_set(e, HILT_E_INPUT, 0, "no manifest named '%s' was applied", name);
         goto out;
     }
     if (hilt_manifest_from_json(mr.spec_json, &m, e) < 0) goto out;
@@ -1193,7 +1195,8 @@ out:
     return rc;
 }
 
-/* ---- renewal ------------------------------------------------------------------------------------ */
+/* ---- renewal ------------------------------------------------------------------------------------
+ */
 
 struct due_list {
     char (*names)[64];

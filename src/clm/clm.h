@@ -51,8 +51,8 @@ struct hilt_clm_result {
     int64_t rev;         /* after (the new revision, or current_rev) */
     char serial[64], sha256[65];
     int64_t not_after, renew_at;
-    int reloaded;        /* -1 no reload command or nothing changed, 0 failed, 1 ok */
-    int failed;          /* this manifest failed at run time; error says why */
+    int reloaded; /* -1 no reload command or nothing changed, 0 failed, 1 ok */
+    int failed;   /* this manifest failed at run time; error says why */
     char error[700];
     int64_t attempts, next_attempt_at; /* renewal state, when failing */
     char last_error[400];

@@ -35,8 +35,7 @@ static const char *target_path(const struct hilt_target *t, int which)
     return which == 0 ? t->cert : which == 1 ? t->key : t->chain;
 }
 
-int hilt_deploy_data_dir(const struct hilt_manifest *m, char *out, size_t cap,
-                         struct hilt_err *e)
+int hilt_deploy_data_dir(const struct hilt_manifest *m, char *out, size_t cap, struct hilt_err *e)
 {
     const struct hilt_target *t = &m->targets[0];
     const char *first = t->cert ? t->cert : t->key ? t->key : t->chain;
@@ -111,14 +110,14 @@ int hilt_deploy_write_rev(const char *data_dir, const char *revdir, const struct
     if (hilt_deploy_remove_rev(data_dir, revdir) < 0 && access(dir, F_OK) == 0)
         return hilt_err_set(e, HILT_E_RUNTIME, 0, "cannot replace %s (it is current?)", dir);
     if (mkdir(dir, 0755) < 0)
-        return hilt_err_set(e, HILT_E_RUNTIME, errno, "cannot create %s: %s", dir,
-                            strerror(errno));
+        return hilt_err_set(e, HILT_E_RUNTIME, errno, "cannot create %s: %s", dir, strerror(errno));
     for (size_t i = 0; i < m->ntargets; i++) {
         const struct hilt_target *t = &m->targets[i];
         for (int w = 0; w < 3; w++) {
             if (!target_path(t, w)) continue;
             const char *data = w == 0 ? b->cert : w == 1 ? b->key : b->chain;
-            if (!data) return hilt_err_set(e, HILT_E_RUNTIME, 0, "nothing to write as %s", suffix[w]);
+            if (!data)
+                return hilt_err_set(e, HILT_E_RUNTIME, 0, "nothing to write as %s", suffix[w]);
             char name[64], f[P + 80];
             hilt_deploy_file(i, w, name, sizeof(name));
             snprintf(f, sizeof(f), "%s/%s", dir, name);
@@ -128,8 +127,7 @@ int hilt_deploy_write_rev(const char *data_dir, const char *revdir, const struct
         }
     }
     if (fsync_path(dir) < 0 || fsync_path(data_dir) < 0)
-        return hilt_err_set(e, HILT_E_RUNTIME, errno, "cannot fsync %s: %s", dir,
-                            strerror(errno));
+        return hilt_err_set(e, HILT_E_RUNTIME, errno, "cannot fsync %s: %s", dir, strerror(errno));
     return 0;
 }
 
@@ -197,9 +195,9 @@ static int copy_file(const char *from, const char *to, struct hilt_err *e)
     struct hilt_buf b;
     struct stat st;
     hilt_buf_init(&b, 4u << 20);
-    int rc = stat(from, &st) < 0 ? hilt_err_set(e, HILT_E_RUNTIME, errno, "%s: %s", from,
-                                                strerror(errno))
-                                 : hilt_file_read(from, &b, e);
+    int rc = stat(from, &st) < 0
+                 ? hilt_err_set(e, HILT_E_RUNTIME, errno, "%s: %s", from, strerror(errno))
+                 : hilt_file_read(from, &b, e);
     if (rc == 0) rc = hilt_file_write_atomic(to, b.data, b.len, st.st_mode & 0777, e);
     if (b.data) OPENSSL_cleanse(b.data, b.len);
     hilt_buf_free(&b);
@@ -211,7 +209,8 @@ int hilt_deploy_link_targets(const char *data_dir, const struct hilt_manifest *m
 {
     char cur[256], want[P + 100], got[P + 100];
     int have_cur = hilt_deploy_current(data_dir, cur, sizeof(cur));
-    if (have_cur < 0) return hilt_err_set(e, HILT_E_RUNTIME, errno, "%s/current: %s", data_dir, strerror(errno));
+    if (have_cur < 0)
+        return hilt_err_set(e, HILT_E_RUNTIME, errno, "%s/current: %s", data_dir, strerror(errno));
     /* 1. adopt regular files, when nothing is current yet */
     int adopt = 0;
     for (size_t i = 0; i < m->ntargets && !have_cur; i++)
@@ -319,8 +318,7 @@ int hilt_deploy_check(const char *data_dir, const char *revdir, const struct hil
     return 1;
 }
 
-int hilt_deploy_list_revs(const char *data_dir, int (*cb)(const char *revdir, void *arg),
-                          void *arg)
+int hilt_deploy_list_revs(const char *data_dir, int (*cb)(const char *revdir, void *arg), void *arg)
 {
     DIR *d = opendir(data_dir);
     if (!d) return errno == ENOENT ? 0 : -1;

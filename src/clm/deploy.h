@@ -20,8 +20,7 @@ struct hilt_err;
 #define HILT_DEPLOY_PATH_MAX 4096
 
 /* DATA for a manifest. */
-int hilt_deploy_data_dir(const struct hilt_manifest *m, char *out, size_t cap,
-                         struct hilt_err *e);
+int hilt_deploy_data_dir(const struct hilt_manifest *m, char *out, size_t cap, struct hilt_err *e);
 
 /* Create DATA (0755) and take its exclusive lock. wait = 0: return 1 at
  * once when another process holds it. The lock ends with the process too
@@ -36,7 +35,8 @@ struct hilt_bundle {
     const char *chain; /* leaf + intermediates PEM */
 };
 /* The file name of a target's file in a revision directory ("t0.crt"). */
-void hilt_deploy_file(size_t target, int which, char *out, size_t cap); /* which: 0 cert 1 key 2 chain */
+void hilt_deploy_file(size_t target, int which, char *out,
+                      size_t cap); /* which: 0 cert 1 key 2 chain */
 
 /* Write DATA/revdir/ completely (removing a leftover of the same name
  * first), every file fsync'd, then the directory. */

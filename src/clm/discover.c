@@ -47,7 +47,8 @@ static void cert_names(X509 *x, char *out, size_t cap)
         char v[300] = "";
         if (g->type == GEN_DNS) {
             const ASN1_IA5STRING *s = g->d.dNSName;
-            snprintf(v, sizeof(v), "%.*s", ASN1_STRING_length(s) < 253 ? ASN1_STRING_length(s) : 253,
+            snprintf(v, sizeof(v), "%.*s",
+                     ASN1_STRING_length(s) < 253 ? ASN1_STRING_length(s) : 253,
                      (const char *)ASN1_STRING_get0_data(s));
         } else if (g->type == GEN_IPADD) {
             const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
@@ -135,8 +136,8 @@ int hilt_import_cert(struct hilt_store *st, X509 *x, const char *source, const c
 
 /* The certificates of one file's bytes: PEM bundle, DER, or PKCS#12.
  * Returns the stack (maybe empty), or NULL on a PKCS#12 error (noted). */
-static STACK_OF(X509) *read_certs(const uint8_t *p, size_t n, const char *path,
-                                  const struct hilt_import_opts *o, struct hilt_import_stats *s)
+static STACK_OF(X509) * read_certs(const uint8_t *p, size_t n, const char *path,
+                                   const struct hilt_import_opts *o, struct hilt_import_stats *s)
 {
     STACK_OF(X509) *sk = NULL;
     if (hilt_pem_looks_like(p, n)) {
@@ -153,7 +154,7 @@ static STACK_OF(X509) *read_certs(const uint8_t *p, size_t n, const char *path,
             if (strcmp(label, "CERTIFICATE") && strcmp(label, "TRUSTED CERTIFICATE")) continue;
             const unsigned char *q = der.data;
             X509 *x = !strcmp(label, "TRUSTED CERTIFICATE") ? d2i_X509_AUX(NULL, &q, (long)der.len)
-                                                             : d2i_X509(NULL, &q, (long)der.len);
+                                                            : d2i_X509(NULL, &q, (long)der.len);
             if (!x) {
                 note(s, "%s:%d: a CERTIFICATE block that does not parse", path, line);
                 ERR_clear_error();
@@ -217,10 +218,13 @@ static int import_file(struct hilt_store *st, const char *path, const struct hil
     }
     STACK_OF(X509) *sk = read_certs(b.data, b.len, path, o, s);
     hilt_buf_free(&b);
-    if (!sk) return explicit_file ? hilt_err_set(e, HILT_E_INPUT, 0, "%s", s->errors[s->nerrors - 1]) : 0;
+    if (!sk)
+        return explicit_file ? hilt_err_set(e, HILT_E_INPUT, 0, "%s", s->errors[s->nerrors - 1])
+                             : 0;
     int rc = 0, n = sk_X509_num(sk);
     if (n == 0 && explicit_file)
-        rc = hilt_err_set(e, HILT_E_INPUT, 0, "%s holds no certificate (PEM, DER or PKCS#12)", path);
+        rc =
+            hilt_err_set(e, HILT_E_INPUT, 0, "%s holds no certificate (PEM, DER or PKCS#12)", path);
     if (n > 0) s->files++;
     for (int i = 0; rc == 0 && i < n; i++)
         rc = hilt_import_cert(st, sk_X509_value(sk, i), "imported", "file", path, o, s, e);
@@ -350,7 +354,8 @@ static int scan_cert(struct scan_ctx *c, json_t *o)
         char ikey[17] = "";
         if (iss) hilt_issuer_key((const unsigned char *)iss, strlen(iss), ikey);
         char sn[80];
-        if (!ser || hilt_hex_normalise(ser, sn, sizeof(sn)) < 0) snprintf(sn, sizeof(sn), "%.16s", sha);
+        if (!ser || hilt_hex_normalise(ser, sn, sizeof(sn)) < 0)
+            snprintf(sn, sizeof(sn), "%.16s", sha);
         struct hilt_cert_rec r = {.serial = sn,
                                   .sha256 = (char *)sha,
                                   .seq = -1,
@@ -383,9 +388,8 @@ static int scan_cert(struct scan_ctx *c, json_t *o)
         snprintf(c->seen_sha[c->nseen], 65, "%s", sha);
         const char *subj = json_string_value(json_object_get(o, "subject"));
         snprintf(c->seen_subj[c->nseen], 256, "%s", subj ? subj : "");
-        c->seen[c->nseen] = (struct hilt_endpoint_cert){c->seen_sha[c->nseen],
-                                                        c->seen_subj[c->nseen],
-                                                        jtime(json_object_get(o, "not_after"))};
+        c->seen[c->nseen] = (struct hilt_endpoint_cert){
+            c->seen_sha[c->nseen], c->seen_subj[c->nseen], jtime(json_object_get(o, "not_after"))};
         c->nseen++;
     }
     return 0;
@@ -428,7 +432,8 @@ static int endpoint_of(json_t *t, char *out, size_t cap)
 static int scan_target(struct scan_ctx *c, json_t *t, struct hilt_err *e)
 {
     char ep[300];
-    if (!json_is_object(t) || endpoint_of(t, ep, sizeof(ep)) < 0) return 0; /* e.g. a summary line */
+    if (!json_is_object(t) || endpoint_of(t, ep, sizeof(ep)) < 0)
+        return 0; /* e.g. a summary line */
     c->endpoint = ep;
     c->nseen = 0;
     if (scan_walk(c, t, 0) < 0) return -1;

@@ -28,8 +28,8 @@
 void hilt_manifest_free(struct hilt_manifest *m)
 {
     if (!m) return;
-    char **f[] = {&m->name,  &m->source,  &m->common_name, &m->issuer, &m->owner,
-                  &m->service, &m->env,   &m->policy,      &m->reload};
+    char **f[] = {&m->name,    &m->source, &m->common_name, &m->issuer, &m->owner,
+                  &m->service, &m->env,    &m->policy,      &m->reload};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         free(*f[i]);
         *f[i] = NULL;
@@ -156,8 +156,7 @@ static int path_val(struct ctx *c, const struct yt_node *n, const char *p, char 
     const char *s;
     if (scalar(c, n, p, &s) < 0) return -1;
     size_t l = strlen(s);
-    if (l == 0 || l > 1000 || s[l - 1] == '/')
-        return perr(c, n, p, "'%s' is not a file path", s);
+    if (l == 0 || l > 1000 || s[l - 1] == '/') return perr(c, n, p, "'%s' is not a file path", s);
     char buf[PATH_MAX];
     int w = s[0] == '/' ? snprintf(buf, sizeof(buf), "%s", s)
                         : snprintf(buf, sizeof(buf), "%s/%s", c->basedir, s);
@@ -256,8 +255,8 @@ static int private_key(struct ctx *c, const struct yt_node *n, struct hilt_manif
     static const char *const keys[] = {"algorithm", "size", "rotationPolicy", NULL};
     if (check_map(c, n, "spec.privateKey", keys) < 0) return -1;
     const char *alg = "ECDSA", *s;
-    const struct yt_node *a = get(n, "algorithm"), *z = get(n, "size"), *r = get(n,
-                                                                                 "rotationPolicy");
+    const struct yt_node *a = get(n, "algorithm"), *z = get(n, "size"),
+                         *r = get(n, "rotationPolicy");
     if (a && scalar(c, a, "spec.privateKey.algorithm", &alg) < 0) return -1;
     long size = 0;
     if (z) {
@@ -287,8 +286,7 @@ static int private_key(struct ctx *c, const struct yt_node *n, struct hilt_manif
         if (!strcmp(s, "Never"))
             m->rotate_never = 1;
         else if (strcmp(s, "Always"))
-            return perr(c, r, "spec.privateKey.rotationPolicy", "'%s' is not Always or Never",
-                        s);
+            return perr(c, r, "spec.privateKey.rotationPolicy", "'%s' is not Always or Never", s);
     }
     return 0;
 }
@@ -309,9 +307,11 @@ static int targets(struct ctx *c, const struct yt_node *n, struct hilt_manifest 
         tg->cert_mode = 0644;
         tg->key_mode = 0600;
         const struct yt_node *v;
-        if ((v = get(t, "cert")) && (snprintf(q, sizeof(q), "%s.cert", p), path_val(c, v, q, &tg->cert) < 0))
+        if ((v = get(t, "cert")) &&
+            (snprintf(q, sizeof(q), "%s.cert", p), path_val(c, v, q, &tg->cert) < 0))
             return -1;
-        if ((v = get(t, "key")) && (snprintf(q, sizeof(q), "%s.key", p), path_val(c, v, q, &tg->key) < 0))
+        if ((v = get(t, "key")) &&
+            (snprintf(q, sizeof(q), "%s.key", p), path_val(c, v, q, &tg->key) < 0))
             return -1;
         if ((v = get(t, "chain")) &&
             (snprintf(q, sizeof(q), "%s.chain", p), path_val(c, v, q, &tg->chain) < 0))
@@ -345,18 +345,21 @@ static int parse_tree(struct ctx *c, const struct yt_node *root, struct hilt_man
 {
     static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", NULL};
     static const char *const meta[] = {"name", NULL};
-    static const char *const spec_keys[] = {
-        "commonName", "dnsNames", "ipAddresses", "duration", "renewBefore",
-        "privateKey", "issuerRef", "owner",      "service",  "environment",
-        "policy",     "targets",  "reload",      "revisionHistoryLimit", NULL};
+    static const char *const spec_keys[] = {"commonName",  "dnsNames",
+                                            "ipAddresses", "duration",
+                                            "renewBefore", "privateKey",
+                                            "issuerRef",   "owner",
+                                            "service",     "environment",
+                                            "policy",      "targets",
+                                            "reload",      "revisionHistoryLimit",
+                                            NULL};
     if (!root) return perr(c, NULL, NULL, "empty manifest");
     if (check_map(c, root, NULL, top) < 0) return -1;
     const struct yt_node *n;
     const char *s;
     if ((n = get(root, "apiVersion"))) {
         if (scalar(c, n, "apiVersion", &s) < 0) return -1;
-        if (strcmp(s, "hilt.dev/v1"))
-            return perr(c, n, "apiVersion", "'%s' is not hilt.dev/v1", s);
+        if (strcmp(s, "hilt.dev/v1")) return perr(c, n, "apiVersion", "'%s' is not hilt.dev/v1", s);
     }
     if (!(n = get(root, "kind"))) return perr(c, root, NULL, "missing 'kind: Certificate'");
     if (scalar(c, n, "kind", &s) < 0) return -1;
@@ -420,8 +423,11 @@ static int parse_tree(struct ctx *c, const struct yt_node *root, struct hilt_man
     struct {
         const char *key;
         char **dst;
-    } strs[] = {{"owner", &m->owner},   {"service", &m->service}, {"environment", &m->env},
-                {"policy", &m->policy}, {"reload", &m->reload}};
+    } strs[] = {{"owner", &m->owner},
+                {"service", &m->service},
+                {"environment", &m->env},
+                {"policy", &m->policy},
+                {"reload", &m->reload}};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         char p[40];
         snprintf(p, sizeof(p), "spec.%s", strs[i].key);
@@ -651,8 +657,8 @@ static int cmp_str(const void *a, const void *b)
 static int is_manifest_file(const char *n)
 {
     size_t l = strlen(n);
-    return n[0] != '.' && ((l > 5 && !strcmp(n + l - 5, ".yaml")) ||
-                           (l > 4 && !strcmp(n + l - 4, ".yml")));
+    return n[0] != '.' &&
+           ((l > 5 && !strcmp(n + l - 5, ".yaml")) || (l > 4 && !strcmp(n + l - 4, ".yml")));
 }
 
 int hilt_manifest_load_path(const char *path, struct hilt_manifest_set *out, struct hilt_err *e)
@@ -719,10 +725,8 @@ int hilt_manifest_load_path(const char *path, struct hilt_manifest_set *out, str
             }
             for (size_t a = 0; a < m->ntargets; a++)
                 for (size_t b = 0; b < o->ntargets; b++) {
-                    const char *x[3] = {m->targets[a].cert, m->targets[a].key,
-                                        m->targets[a].chain};
-                    const char *y[3] = {o->targets[b].cert, o->targets[b].key,
-                                        o->targets[b].chain};
+                    const char *x[3] = {m->targets[a].cert, m->targets[a].key, m->targets[a].chain};
+                    const char *y[3] = {o->targets[b].cert, o->targets[b].key, o->targets[b].chain};
                     for (int p = 0; p < 3; p++)
                         for (int q = 0; q < 3; q++)
                             if (x[p] && y[q] && !strcmp(x[p], y[q])) {

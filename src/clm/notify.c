@@ -157,8 +157,8 @@ static int post(const char *url, const char *json, int timeout_ms, char *err, si
     struct hilt_http_resp r;
     struct hilt_err e = {0};
     hilt_http_resp_init(&r, 64 * 1024);
-    int rc = hilt_http_fetch("POST", url, "application/json", json, strlen(json), timeout_ms, &r,
-                             &e);
+    int rc =
+        hilt_http_fetch("POST", url, "application/json", json, strlen(json), timeout_ms, &r, &e);
     if (rc == 0 && (r.status < 200 || r.status > 299)) {
         snprintf(err, cap, "webhook %s answered %d", url, r.status);
         rc = -1;

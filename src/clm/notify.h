@@ -16,8 +16,8 @@ struct hilt_store;
 #define HILT_NOTIFY_THRESHOLDS_MAX 8
 
 struct hilt_notify_opts {
-    const char *command; /* run by /bin/sh -c, JSON on stdin; or */
-    const char *url;     /* http:// URL for a POST of the JSON */
+    const char *command;                            /* run by /bin/sh -c, JSON on stdin; or */
+    const char *url;                                /* http:// URL for a POST of the JSON */
     int64_t thresholds[HILT_NOTIFY_THRESHOLDS_MAX]; /* seconds, any order */
     size_t nthresholds;
     int64_t within; /* certificates expiring within this window are considered */

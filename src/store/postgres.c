@@ -23,9 +23,10 @@
 
 #define PQ_FUNCS(X)                                                                                \
     X(PQclear)                                                                                     \
-    X(PQcmdTuples) X(PQconnectdb) X(PQerrorMessage) X(PQexec) X(PQfinish) X(PQfreemem) X(PQftype)  \
-        X(PQgetResult) X(PQgetisnull) X(PQgetvalue) X(PQnfields) X(PQntuples) X(PQprepare)         \
-            X(PQresultErrorField) X(PQresultErrorMessage) X(PQresultStatus) X(PQsendQueryPrepared) \
+    X(PQcmdTuples)                                                                                 \
+    X(PQconnectdb) X(PQerrorMessage) X(PQexec) X(PQfinish) X(PQfreemem) X(PQftype) X(PQgetResult)  \
+        X(PQgetisnull) X(PQgetvalue) X(PQnfields) X(PQntuples) X(PQprepare) X(PQresultErrorField)  \
+            X(PQresultErrorMessage) X(PQresultStatus) X(PQsendQueryPrepared)                       \
                 X(PQsetNoticeProcessor) X(PQsetSingleRowMode) X(PQstatus) X(PQtransactionStatus)   \
                     X(PQunescapeBytea)
 

@@ -133,8 +133,8 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
                           "WHERE sha256 = $1",
                           NULL},
     /* A revocation is never undone by a status change. */
-    [ST_CERT_SET_STATUS] = {"UPDATE certs SET status = $2 WHERE sha256 = $1 AND status <> 'revoked'",
-                            NULL},
+    [ST_CERT_SET_STATUS] =
+        {"UPDATE certs SET status = $2 WHERE sha256 = $1 AND status <> 'revoked'", NULL},
     [ST_EVENT_INSERT] = {"INSERT INTO cert_events(sha256, time, event, detail) VALUES ($1, $2, $3, "
                          "$4)",
                          NULL},
@@ -349,8 +349,6 @@ static const EVP_MD *sha256_md(void)
     pthread_once(&sha256_once, sha256_fetch);
     return sha256_fetched ? sha256_fetched : EVP_sha256();
 }
-
-
 
 int64_t hilt_val_int(const struct hilt_val *v)
 {
@@ -897,9 +895,9 @@ int hilt_store_crl_number_next(struct hilt_store *s, const char *ca, int64_t *ou
 void hilt_cert_rec_free(struct hilt_cert_rec *r)
 {
     if (!r) return;
-    char **f[] = {&r->serial, &r->sha256,  &r->ca,  &r->subject, &r->names,  &r->key_type,
-                  &r->owner,  &r->service, &r->env, &r->status,  &r->source, &r->issuer,
-                  &r->issuer_key, &r->pipeline};
+    char **f[] = {&r->serial,   &r->sha256, &r->ca,         &r->subject, &r->names,
+                  &r->key_type, &r->owner,  &r->service,    &r->env,     &r->status,
+                  &r->source,   &r->issuer, &r->issuer_key, &r->pipeline};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         free(*f[i]);
         *f[i] = NULL;

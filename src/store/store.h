@@ -102,9 +102,9 @@ int hilt_store_crl_number_next(struct hilt_store *s, const char *ca, int64_t *ou
 struct hilt_cert_rec {
     char *serial, *sha256, *ca, *subject, *names, *key_type;
     char *owner, *service, *env, *status, *source;
-    char *issuer;     /* issuer DN, one line */
-    char *issuer_key; /* hilt_issuer_key() of the issuer Name: serials are unique per issuer */
-    char *pipeline;   /* how it is renewed: "manifest:NAME", "manual", "scan", … (or NULL) */
+    char *issuer;       /* issuer DN, one line */
+    char *issuer_key;   /* hilt_issuer_key() of the issuer Name: serials are unique per issuer */
+    char *pipeline;     /* how it is renewed: "manifest:NAME", "manual", "scan", … (or NULL) */
     int64_t seq, shard; /* -1 for certificates hilt did not issue */
     int64_t not_before, not_after, created;
     int64_t revoked_at; /* 0 = not revoked */
@@ -246,8 +246,8 @@ int hilt_store_revision_get(struct hilt_store *s, const char *name, int64_t rev,
                             struct hilt_revision_rec *out, struct hilt_err *e);
 typedef int (*hilt_revision_cb)(const struct hilt_revision_rec *r, void *arg);
 /* name: that manifest's revisions by number; NULL: every staged revision. */
-int hilt_store_revision_list(struct hilt_store *s, const char *name, hilt_revision_cb cb,
-                             void *arg, struct hilt_err *e);
+int hilt_store_revision_list(struct hilt_store *s, const char *name, hilt_revision_cb cb, void *arg,
+                             struct hilt_err *e);
 int hilt_store_revision_max(struct hilt_store *s, const char *name, int64_t *out,
                             struct hilt_err *e);
 /* Make rev the applied, current revision of name (the previous one becomes

@@ -120,8 +120,9 @@ static int ep_cb(const struct hilt_val *c, int n, void *arg)
 {
     struct ep_walk *w = arg;
     if (n < 6) return 1;
-    struct hilt_endpoint_rec r = {str_col(&c[0]),      str_col(&c[1]),      str_col(&c[2]),
-                                  hilt_val_int(&c[3]), hilt_val_int(&c[4]), (int)hilt_val_int(&c[5])};
+    struct hilt_endpoint_rec r = {str_col(&c[0]),      str_col(&c[1]),
+                                  str_col(&c[2]),      hilt_val_int(&c[3]),
+                                  hilt_val_int(&c[4]), (int)hilt_val_int(&c[5])};
     return w->stopped = w->cb(&r, w->arg);
 }
 
@@ -204,9 +205,14 @@ int hilt_store_manifest_put(struct hilt_store *s, const struct hilt_manifest_rec
                             struct hilt_err *e)
 {
     int64_t now = hilt_now();
-    struct hilt_val p[] = {HV_S(r->name),     HV_S(r->spec_hash),  HV_S(r->spec_json),
-                           HV_S(r->source),   HV_S(r->data_dir),   HV_I(r->current_rev),
-                           HV_I(r->created ? r->created : now), HV_I(now)};
+    struct hilt_val p[] = {HV_S(r->name),
+                           HV_S(r->spec_hash),
+                           HV_S(r->spec_json),
+                           HV_S(r->source),
+                           HV_S(r->data_dir),
+                           HV_I(r->current_rev),
+                           HV_I(r->created ? r->created : now),
+                           HV_I(now)};
     return exec(s, ST_MANIFEST_UPSERT, p, 8, NULL, NULL, NULL, e);
 }
 
@@ -238,8 +244,8 @@ int hilt_store_manifest_list(struct hilt_store *s, hilt_manifest_cb cb, void *ar
 void hilt_revision_rec_free(struct hilt_revision_rec *r)
 {
     if (!r) return;
-    char **f[] = {&r->name, &r->state,      &r->sha256, &r->serial,
-                  &r->spec_hash, &r->dir, &r->files_json, &r->note};
+    char **f[] = {&r->name,      &r->state, &r->sha256,     &r->serial,
+                  &r->spec_hash, &r->dir,   &r->files_json, &r->note};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         free(*f[i]);
         *f[i] = NULL;
@@ -329,13 +335,12 @@ static int rev_list_cb(const struct hilt_val *c, int n, void *arg)
     return w->stopped = w->cb(&r, w->arg);
 }
 
-int hilt_store_revision_list(struct hilt_store *s, const char *name, hilt_revision_cb cb,
-                             void *arg, struct hilt_err *e)
+int hilt_store_revision_list(struct hilt_store *s, const char *name, hilt_revision_cb cb, void *arg,
+                             struct hilt_err *e)
 {
     struct rev_walk w = {cb, arg, 0};
     struct hilt_val p[] = {HV_S(name)};
-    if (exec(s, name ? ST_REV_LIST : ST_REV_STAGED, p, name ? 1 : 0, rev_list_cb, &w, NULL, e) <
-        0)
+    if (exec(s, name ? ST_REV_LIST : ST_REV_STAGED, p, name ? 1 : 0, rev_list_cb, &w, NULL, e) < 0)
         return -1;
     return w.stopped;
 }

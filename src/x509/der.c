@@ -85,8 +85,8 @@ static void put_time(struct hilt_der *d, time_t t, int general)
     }
     int y = tm.tm_year + 1900, n;
     if (!general && y >= 1950 && y < 2050) {
-        n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", y % 100, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", y % 100, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
         hilt_der_tlv(d, 0x17, s, (size_t)n);
     } else if (y >= 0 && y <= 9999) {
         n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", y, tm.tm_mon + 1, tm.tm_mday,

@@ -75,14 +75,27 @@ int hilt_mint_issuer_init(struct hilt_mint_issuer *mi, X509 *issuer, EVP_PKEY *s
     if (a == 3) return hilt_err_set(e, HILT_E_USAGE, 0, "fast path: digest %s not covered", dg);
     if (EVP_PKEY_is_a(signing_key, "EC")) {
         /* ecdsa-with-SHA2 (RFC 5758 §3.2): no parameters */
-        const uint8_t alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
-                               0x3d, 0x04, 0x03, algs[a].ec_last};
+        const uint8_t alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                               0x48, 0xce, 0x3d, 0x04, 0x03, algs[a].ec_last};
         memcpy(mi->sigalg, alg, sizeof(alg));
         mi->sigalg_len = sizeof(alg);
     } else if (EVP_PKEY_is_a(signing_key, "RSA")) {
         /* shaNNNWithRSAEncryption (RFC 4055 §5): NULL parameters */
-        const uint8_t alg[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-                               0xf7, 0x0d, 0x01, 0x01, algs[a].rsa_last, 0x05, 0x00};
+        const uint8_t alg[] = {0x30,
+                               0x0d,
+                               0x06,
+                               0x09,
+                               0x2a,
+                               0x86,
+                               0x48,
+                               0x86,
+                               0xf7,
+                               0x0d,
+                               0x01,
+                               0x01,
+                               algs[a].rsa_last,
+                               0x05,
+                               0x00};
         memcpy(mi->sigalg, alg, sizeof(alg));
         mi->sigalg_len = sizeof(alg);
     } else {
@@ -278,8 +291,8 @@ int hilt_mint_tbs(const struct hilt_mint_issuer *mi, const struct hilt_mint_subj
         hilt_der_open(&d, 0x30);
         for (size_t i = 0; i < sizeof(eku_map) / sizeof(eku_map[0]); i++)
             if (eku & eku_map[i].bit) {
-                uint8_t oid[] = {0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
-                                 0x05, 0x07, 0x03, eku_map[i].last};
+                uint8_t oid[] = {0x06, 0x08, 0x2b, 0x06, 0x01,
+                                 0x05, 0x05, 0x07, 0x03, eku_map[i].last};
                 hilt_der_put(&d, oid, sizeof(oid));
             }
         hilt_der_close(&d);
@@ -349,8 +362,7 @@ int hilt_mint_tbs(const struct hilt_mint_issuer *mi, const struct hilt_mint_subj
     hilt_der_close(&d);
     hilt_der_close(&d);
     if (hilt_der_done(&d) < 0)
-        return hilt_err_set(e, HILT_E_USAGE, 0, "fast path: certificate over %zu bytes",
-                            tbs->max);
+        return hilt_err_set(e, HILT_E_USAGE, 0, "fast path: certificate over %zu bytes", tbs->max);
     return 0;
 }
 

@@ -41,8 +41,8 @@ struct hilt_mint_issuer {
     size_t aki_len;
     uint8_t sigalg[32]; /* the signature AlgorithmIdentifier, DER */
     size_t sigalg_len;
-    int md_nid;        /* the digest the TBS is hashed with */
-    const EVP_MD *md;  /* fetched once (owned: hilt_mint_issuer_free) */
+    int md_nid;       /* the digest the TBS is hashed with */
+    const EVP_MD *md; /* fetched once (owned: hilt_mint_issuer_free) */
     EVP_MD *md_owned;
 };
 /* digest: "sha256" (default), "sha384", "sha512". Refuses issuers without a

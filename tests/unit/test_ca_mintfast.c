@@ -107,7 +107,7 @@ static void fill_spec(struct hilt_cert_spec *s, int shape, const char **sans, ch
         s->nsans = 40;
         s->crl_url = "http://127.0.0.1:8080/crl/shard-12345.crl";
         break;
-    case 4: /* past 2049: GeneralizedTime; explicit usages */
+    case 4:                        /* past 2049: GeneralizedTime; explicit usages */
         s->not_after = 2600000000; /* 2052 */
         s->key_usage = HILT_KU_DIGITAL_SIGNATURE | HILT_KU_KEY_AGREEMENT;
         s->ext_key_usage = HILT_EKU_SERVER;
@@ -270,8 +270,13 @@ static void refuses_what_it_does_not_cover(void **state)
     hilt_buf_init(&tbs, HILT_MINT_TBS_MAX);
     struct hilt_cert_spec s;
     const char *sans[2] = {"DNS:a.example.test", "URI:https://x"};
-    const char *subjects[] = {"CN=a,O=b", "O=x", "", "CN=a\\,b", "/CN=a",
-                              "CN=" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    const char *subjects[] = {"CN=a,O=b",
+                              "O=x",
+                              "",
+                              "CN=a\\,b",
+                              "/CN=a",
+                              "CN="
+                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++) {
         hilt_cert_spec_init(&s, subjects[i], 1);
         s.serial_len = 1;

@@ -62,7 +62,8 @@ static void make_ca_elsewhere(struct env *v, const char *key_type)
     if (pid == 0) {
         struct hilt_err e = {0};
         struct hilt_store *st = hilt_store_open(v->url, &e);
-        struct hilt_ca_init_opts o = {.key_type = key_type, .allow_domains = "example.test",
+        struct hilt_ca_init_opts o = {.key_type = key_type,
+                                      .allow_domains = "example.test",
                                       .ocsp_url = "http://127.0.0.1:1/ocsp",
                                       .crl_url = "http://127.0.0.1:1/crl"};
         if (!st || hilt_ca_init(st, v->home, &o, &e) < 0) {

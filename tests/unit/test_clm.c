@@ -107,7 +107,8 @@ static void errors_have_positions(void **state)
         {"kind: Certificate\nmetadata: {name: x}\nspec:\n  dnsNames: [a]\n  target: []\n",
          "m.yaml:5:3: spec: unknown key 'target'"},
         {"kind: Certificate\nmetadata: {name: X}\nspec: {}\n", "m.yaml:2:18: metadata.name"},
-        {"kind: Certificate\nmetadata: {name: x}\nspec:\n  dnsNames: [a, a]\n  targets: [{cert: c}]\n",
+        {"kind: Certificate\nmetadata: {name: x}\nspec:\n  dnsNames: [a, a]\n  targets: [{cert: "
+         "c}]\n",
          "m.yaml:4:17: spec.dnsNames[1]: 'a' is listed twice"},
         {"kind: Certificate\nmetadata: {name: x}\nspec:\n  dnsNames: [a]\n  duration: 5x\n  "
          "targets: [{cert: c}]\n",

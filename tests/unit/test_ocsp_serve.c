@@ -292,9 +292,8 @@ static void poll_and_refresh(void **state)
     struct hilt_issued d = {0};
     assert_int_equal(hilt_ca_issue(v->ca, &r4, &d, &e), 0);
     request(d.cert, v->ca->issuer, NULL, 0, &req);
-    assert_int_equal(hilt_ocsp_responder_answer(r, req.data, req.len, NULL, 0, now + 1900, &resp,
-                                                &a),
-                     0);
+    assert_int_equal(
+        hilt_ocsp_responder_answer(r, req.data, req.len, NULL, 0, now + 1900, &resp, &a), 0);
     assert_int_equal(status_of(v, &resp, d.cert, NULL, 0), V_OCSP_CERTSTATUS_GOOD);
     hilt_issued_free(&c);
     hilt_issued_free(&d);

@@ -209,18 +209,29 @@ static void migrate_from_v1(void **state)
     struct hilt_cert_rec r;
     struct hilt_buf der;
     hilt_buf_init(&der, 1024);
-    assert_int_equal(hilt_store_cert_get(s, "aa" "00000000000000000000000000000000000000000000"
-                                            "000000000000000000", &r, &der, &e), 0);
+    assert_int_equal(hilt_store_cert_get(s,
+                                         "aa"
+                                         "00000000000000000000000000000000000000000000"
+                                         "000000000000000000",
+                                         &r, &der, &e),
+                     0);
     assert_int_equal(hilt_store_cert_get(s, "4801", &r, &der, &e), 1);
     assert_string_equal(r.owner, "o");
     assert_int_equal(der.len, 2);
     hilt_cert_rec_free(&r);
     /* the same serial from another issuer is a different certificate now */
     uint8_t d[2] = {0x30, 0x00};
-    struct hilt_cert_rec other = {.serial = "4801", .sha256 = "bb", .seq = -1, .shard = -1,
-                                  .subject = "CN=b", .names = "b", .not_before = 1,
-                                  .not_after = 4000000000, .key_type = "ec-p256",
-                                  .source = "imported", .issuer = "CN=Other CA",
+    struct hilt_cert_rec other = {.serial = "4801",
+                                  .sha256 = "bb",
+                                  .seq = -1,
+                                  .shard = -1,
+                                  .subject = "CN=b",
+                                  .names = "b",
+                                  .not_before = 1,
+                                  .not_after = 4000000000,
+                                  .key_type = "ec-p256",
+                                  .source = "imported",
+                                  .issuer = "CN=Other CA",
                                   .issuer_key = "ff"};
     assert_int_equal(hilt_store_cert_add(s, &other, d, 2, NULL, &e), 0);
     other.sha256 = "cc"; /* but not twice from the same issuer */
