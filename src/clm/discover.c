@@ -413,10 +413,29 @@ static int scan_walk(struct scan_ctx *c, json_t *j, int depth)
     return 0;
 }
 
-/* The endpoint a target result names: "target", "endpoint", or host:port. */
+/* The endpoint a target result names: `hilt scan --json` has "target":
+ * {"target", "host", "port", …} (host:port wins, so one endpoint has one
+ * name however it was written); a plain "target" or "endpoint" string, or
+ * top-level host and port, are accepted too. */
 static int endpoint_of(json_t *t, char *out, size_t cap)
 {
-    const char *s = json_string_value(json_object_get(t, "target"));
+    json_t *tv = json_object_get(t, "target");
+    if (json_is_object(tv)) {
+        const char *h = json_string_value(json_object_get(tv, "host"));
+        json_int_t port = json_integer_value(json_object_get(tv, "port"));
+        if (h && port > 0 && port < 65536) {
+            if (strchr(h, ':'))
+                snprintf(out, cap, "[%s]:%lld", h, (long long)port);
+            else
+                snprintf(out, cap, "%s:%lld", h, (long long)port);
+            return 0;
+        }
+        const char *ts = json_string_value(json_object_get(tv, "target"));
+        if (!ts) return -1;
+        snprintf(out, cap, "%s", ts);
+        return 0;
+    }
+    const char *s = json_string_value(tv);
     if (!s) s = json_string_value(json_object_get(t, "endpoint"));
     if (s) {
         snprintf(out, cap, "%s", s);

@@ -108,6 +108,22 @@ expect_exit 2 scan-not-json H inventory import --scan-results "$T/broken.json"
 grep -q "broken.json:1:" "$T/last.err" && pass scan-not-json-line || fail scan-not-json-line "$(cat "$T/last.err")"
 expect_exit 2 scan-with-path H inventory import --scan-results "$T/scan2.json" "$T/etc"
 
+# the real thing: `hilt scan --json` of an openssl s_server serving hilt's own certificate
+SP=$(free_port)
+bg openssl s_server -accept "127.0.0.1:$SP" -cert "$T/own.crt" -key "$T/own.key" -cert_chain "$T/own.chain.pem" -quiet -naccept 100000 2>/dev/null
+wait_port "$SP" || fail real-scan-server "no s_server"
+"$HILT" scan --json "127.0.0.1:$SP" > "$T/real-scan.json" 2>"$T/real-scan.err"
+if jq -e '.certificates[0].chain[0].sha256' "$T/real-scan.json" >/dev/null 2>&1; then
+  expect_exit 0 import-real-scan H inventory import --scan-results "$T/real-scan.json" --json
+  jq_eq import-real-scan-endpoints "$T/last.out" .endpoints 1
+  H inventory show "$own_sha" --json > "$T/own-show.json"
+  jq_eq real-scan-location "$T/own-show.json" '[.locations[] | select(.kind == "endpoint" and .location == "127.0.0.1:'"$SP"'")] | length' 1
+  expect_exit 0 coverage-real-scan H inventory coverage --json
+  jq_eq coverage-real-scan-known "$T/last.out" '[.uncovered[] | select(.endpoint == "127.0.0.1:'"$SP"'")] | length' 0
+else
+  skip import-real-scan "hilt scan gave no certificates: $(head -c 200 "$T/real-scan.err")"
+fi
+
 # ---- expiring notifications: a command ---------------------------------------------------------
 # inside 7 days: a (5d); inside 30d: own (20d), shadow (30d?), d1/d2 (9d); b is 40d
 cat > "$T/notify.sh" <<EOF
