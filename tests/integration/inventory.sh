@@ -53,6 +53,18 @@ jq_eq imported-issuer "$T/a.json" '.issuer | test("CN=other")' true
 jq_eq imported-location "$T/a.json" '.locations[0].location' "$T/etc/ssl/bundle.pem"
 jq_eq imported-history "$T/a.json" '.history[0].event' imported
 jq_eq imported-has-pem "$T/a.json" '.pem | startswith("-----BEGIN CERTIFICATE")' true
+# listings are written directly, `show` builds its object: the same fields, the same values
+# (a subject with UTF-8, quotes and a backslash exercises the escaping)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/u.key" -utf8 \
+  -subj '/CN=caf\xc3\xa9 "quoted" back\\slash' -days 3 -out "$T/u.pem" 2>/dev/null
+H inventory import "$T/u.pem" >/dev/null
+for f in "$P/a.pem" "$T/u.pem"; do
+  s=$(openssl x509 -in "$f" -outform DER | sha256sum | cut -d' ' -f1)
+  l=$(H inventory list --json | jq -S --arg s "$s" '.[] | select(.sha256 == $s)')
+  w=$(H inventory show "$s" --json | jq -S 'del(.certificate, .pem, .locations, .history, .renewal)')
+  [[ -n "$l" && "$l" == "$w" ]] && pass "list-json-equals-show-$(basename "$f")" || fail "list-json-equals-show-$(basename "$f")" "$l vs $w"
+done
+
 # the same serial from another issuer is another certificate
 pki_ca other2
 printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:dup.test\n' > "$T/dup.ext"
