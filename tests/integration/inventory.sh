@@ -56,7 +56,7 @@ jq_eq imported-has-pem "$T/a.json" '.pem | startswith("-----BEGIN CERTIFICATE")'
 # listings are written directly, `show` builds its object: the same fields, the same values
 # (a subject with UTF-8, quotes and a backslash exercises the escaping)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/u.key" -utf8 \
-  -subj '/CN=caf\xc3\xa9 "quoted" back\\slash' -days 3 -out "$T/u.pem" 2>/dev/null
+  -subj $'/CN=caf\xc3\xa9 "quoted" back\\slash' -days 3 -out "$T/u.pem" 2>/dev/null
 H inventory import "$T/u.pem" >/dev/null
 for f in "$P/a.pem" "$T/u.pem"; do
   s=$(openssl x509 -in "$f" -outform DER | sha256sum | cut -d' ' -f1)
