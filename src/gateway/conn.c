@@ -86,8 +86,8 @@ static void conn_close(struct gw_conn *c)
     struct gw_worker *w = c->w;
     if (c->st == ST_DEAD) return;
     c->st = ST_DEAD;
-    gw_io_del(w->loop, &c->cio);
-    if (c->bfd >= 0) gw_io_del(w->loop, &c->bio);
+    gw_io_forget(w->loop, &c->cio);
+    if (c->bfd >= 0) gw_io_forget(w->loop, &c->bio);
     SSL_free(c->ssl);
     c->ssl = NULL;
     SSL_free(c->bssl);
@@ -133,9 +133,63 @@ void gw_conn_close_all(struct gw_worker *w)
     gw_conn_free_dead(w);
     while (w->npool)
         free(w->pool[--w->npool]);
+    free(w->ja4c);
+    w->ja4c = NULL;
 }
 
 /* ---- OpenSSL callbacks --------------------------------------------------- */
+
+static size_t ja4_key(const struct hilt_client_hello *h, uint8_t *k)
+{
+    size_t n = 0;
+#define PUT(p, len)                                                                                \
+    do {                                                                                           \
+        memcpy(k + n, (p), (len));                                                                 \
+        n += (len);                                                                                \
+    } while (0)
+    uint16_t hdr[6] = {h->legacy_version,     h->max_version,     (uint16_t)h->has_sni,
+                       (uint16_t)h->nciphers, (uint16_t)h->nexts, (uint16_t)h->nsigalgs};
+    PUT(hdr, sizeof(hdr));
+    PUT(h->ciphers, h->nciphers * 2);
+    PUT(h->exts, h->nexts * 2);
+    PUT(h->sigalgs, h->nsigalgs * 2);
+    uint16_t al = (uint16_t)h->alpn_first_len;
+    PUT(&al, 2);
+    PUT(h->alpn_first, h->alpn_first_len);
+#undef PUT
+    return n;
+}
+
+static void ja4_cached(struct gw_worker *w, const struct hilt_client_hello *h, char out[40])
+{
+    if (!w) {
+        hilt_ja4(h, out);
+        return;
+    }
+    if (!w->ja4c) w->ja4c = calloc(GW_JA4_CACHE, sizeof(*w->ja4c));
+    if (!w->ja4c) {
+        hilt_ja4(h, out);
+        return;
+    }
+    uint8_t key[GW_JA4_KEY_MAX];
+    size_t n = ja4_key(h, key);
+    uint64_t x = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        x = (x ^ key[i]) * 0x100000001b3ull;
+    for (int i = 0; i < GW_JA4_CACHE; i++) {
+        struct gw_ja4_entry *e = &w->ja4c[i];
+        if (e->h == x && e->len == n && !memcmp(e->key, key, n)) {
+            memcpy(out, e->ja4, 40);
+            return;
+        }
+    }
+    hilt_ja4(h, out);
+    struct gw_ja4_entry *e = &w->ja4c[w->ja4_next++ % GW_JA4_CACHE];
+    e->h = x;
+    e->len = (uint16_t)n;
+    memcpy(e->key, key, n);
+    memcpy(e->ja4, out, 40);
+}
 
 void gw_msg_cb(int write_p, int version, int ct, const void *buf, size_t len, SSL *ssl, void *arg)
 {
@@ -162,7 +216,7 @@ void gw_msg_cb(int write_p, int version, int ct, const void *buf, size_t len, SS
             c->hello = NULL;
         }
         if (c->hello)
-            hilt_ja4(c->hello, c->ja4);
+            ja4_cached(c->w, c->hello, c->ja4);
         else
             snprintf(c->ja4, sizeof(c->ja4), "-");
     }
@@ -388,7 +442,7 @@ static struct gw_server *pick_server(struct gw_conn *c)
     return &b->servers[start % n];
 }
 
-static void conn_io_cb(void *arg, unsigned ev);
+static void backend_io_cb(void *arg, unsigned ev);
 static void conn_run(struct gw_conn *c);
 
 static int start_connect(struct gw_conn *c)
@@ -412,7 +466,10 @@ static int start_connect(struct gw_conn *c)
         c->bfd = fd;
         c->st = ST_CONNECT;
         c->deadline_ms = w->now_ms + c->l->cfg->connect_timeout_ms;
-        if (gw_io_add(w->loop, &c->bio, fd, GW_EV_WRITE, conn_io_cb, c) < 0) return -1;
+        c->b_rr = c->b_wr = 0;
+        if (gw_io_add(w->loop, &c->bio, fd, GW_EV_READ | GW_EV_WRITE | GW_EV_ET, backend_io_cb, c) <
+            0)
+            return -1;
         return 0;
     }
     return -1;
@@ -422,7 +479,7 @@ static void connect_failed(struct gw_conn *c)
 {
     struct gw_worker *w = c->w;
     tm_add(w->shard, TM_BE_CONNECT_FAIL, c->be->name, c->srv->label, NULL, NULL, 1);
-    gw_io_del(w->loop, &c->bio);
+    gw_io_forget(w->loop, &c->bio);
     close(c->bfd);
     c->bfd = -1;
     atomic_fetch_sub(&c->srv->active, 1);
@@ -483,6 +540,7 @@ static int build_proxy_header(struct gw_conn *c)
 
 static void hs_done(struct gw_conn *c)
 {
+    SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS); /* idle connections hold no record buffers */
     const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
     const unsigned char *a;
     unsigned al;
@@ -513,9 +571,11 @@ static void hs_done(struct gw_conn *c)
 }
 
 static int client_read(struct gw_conn *c, uint8_t *p, int n);
+static int c_ready(const struct gw_conn *c, int want);
 
 static int step_waitdata(struct gw_conn *c)
 {
+    if (!SSL_has_pending(c->ssl) && !c_ready(c, c->cr_want)) return 0;
     if (buf_get(c->w, &c->up) < 0) {
         conn_close(c);
         return -1;
@@ -543,9 +603,43 @@ static int want_of(int err)
     return err == SSL_ERROR_WANT_WRITE ? GW_EV_WRITE : GW_EV_READ;
 }
 
+/* Edge-triggered readiness: an operation is tried only when its fd was reported
+ * ready since it last returned EAGAIN / WANT_*, so no syscall is spent on a
+ * socket known to be empty or full. */
+static int c_ready(const struct gw_conn *c, int want)
+{
+    return want == GW_EV_WRITE ? c->c_wr : c->c_rr;
+}
+
+static int b_ready(const struct gw_conn *c, int want)
+{
+    return want == GW_EV_WRITE ? c->b_wr : c->b_rr;
+}
+
+static uint8_t c_block(struct gw_conn *c, int err)
+{
+    int w = want_of(err);
+    if (w == GW_EV_WRITE)
+        c->c_wr = 0;
+    else
+        c->c_rr = 0;
+    return (uint8_t)w;
+}
+
+static uint8_t b_block(struct gw_conn *c, int err)
+{
+    int w = want_of(err);
+    if (w == GW_EV_WRITE)
+        c->b_wr = 0;
+    else
+        c->b_rr = 0;
+    return (uint8_t)w;
+}
+
 /* 1 advanced, 0 waiting, -1 closed */
 static int step_hs(struct gw_conn *c)
 {
+    if (!c_ready(c, c->cr_want)) return 0;
     ERR_clear_error();
     int rc = SSL_do_handshake(c->ssl);
     if (rc == 1) {
@@ -554,7 +648,7 @@ static int step_hs(struct gw_conn *c)
     }
     int err = SSL_get_error(c->ssl, rc);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        c->cr_want = (uint8_t)want_of(err);
+        c->cr_want = c_block(c, err);
         return 0;
     }
     unsigned flags = 0;
@@ -570,9 +664,9 @@ static int step_hs(struct gw_conn *c)
     return -1;
 }
 
-static int step_connect(struct gw_conn *c, unsigned ev)
+static int step_connect(struct gw_conn *c)
 {
-    if (!(ev & GW_EV_WRITE)) return 0;
+    if (!c->b_wr) return 0;
     int soerr = 0;
     socklen_t sl = sizeof(soerr);
     if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
@@ -586,12 +680,11 @@ static int step_connect(struct gw_conn *c, unsigned ev)
 static int step_pre(struct gw_conn *c)
 {
     while (c->pre && c->pre->len) {
+        if (!c->b_wr) return 0;
         ssize_t n = send(c->bfd, c->pre->data, c->pre->len, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                c->bw_want = GW_EV_WRITE;
-                return 0;
-            }
+            if (errno == EAGAIN) c->b_wr = 0;
+            if (errno == EAGAIN || errno == EINTR) return 0;
             conn_close(c);
             return -1;
         }
@@ -615,6 +708,7 @@ static int step_pre(struct gw_conn *c)
             if (c->be->cfg->tls.verify) SSL_set1_host(c->bssl, sni);
         }
         SSL_set_connect_state(c->bssl);
+        c->bhs_want = GW_EV_WRITE;
         c->st = ST_BHS;
         c->deadline_ms = c->w->now_ms + c->l->cfg->hs_timeout_ms;
         return 1;
@@ -628,6 +722,7 @@ static int step_pre(struct gw_conn *c)
 
 static int step_bhs(struct gw_conn *c)
 {
+    if (!b_ready(c, c->bhs_want)) return 0;
     ERR_clear_error();
     int rc = SSL_do_handshake(c->bssl);
     if (rc == 1) {
@@ -639,7 +734,7 @@ static int step_bhs(struct gw_conn *c)
     }
     int err = SSL_get_error(c->bssl, rc);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        c->bhs_want = (uint8_t)want_of(err);
+        c->bhs_want = b_block(c, err);
         return 0;
     }
     unsigned long e = ERR_peek_error();
@@ -662,7 +757,7 @@ static int client_read(struct gw_conn *c, uint8_t *p, int n)
     if (r > 0) return r;
     int err = SSL_get_error(c->ssl, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        c->cr_want = (uint8_t)want_of(err);
+        c->cr_want = c_block(c, err);
         return 0;
     }
     c->c_eof = 1;
@@ -678,7 +773,7 @@ static int client_write(struct gw_conn *c, const uint8_t *p, int n)
     if (r > 0) return r;
     int err = SSL_get_error(c->ssl, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        c->cw_want = (uint8_t)want_of(err);
+        c->cw_want = c_block(c, err);
         return 0;
     }
     c->c_err = 1;
@@ -694,7 +789,7 @@ static int backend_read(struct gw_conn *c, uint8_t *p, int n)
         if (r > 0) return r;
         int err = SSL_get_error(c->bssl, r);
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-            c->br_want = (uint8_t)want_of(err);
+            c->br_want = b_block(c, err);
             return 0;
         }
         c->b_eof = 1;
@@ -705,7 +800,7 @@ static int backend_read(struct gw_conn *c, uint8_t *p, int n)
     ssize_t r = recv(c->bfd, p, (size_t)n, 0);
     if (r > 0) return (int)r;
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-        c->br_want = GW_EV_READ;
+        if (errno == EAGAIN) c->b_rr = 0;
         return 0;
     }
     c->b_eof = 1;
@@ -721,7 +816,7 @@ static int backend_write(struct gw_conn *c, const uint8_t *p, int n)
         if (r > 0) return r;
         int err = SSL_get_error(c->bssl, r);
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-            c->bw_want = (uint8_t)want_of(err);
+            c->bw_want = b_block(c, err);
             return 0;
         }
         c->b_err = 1;
@@ -731,7 +826,7 @@ static int backend_write(struct gw_conn *c, const uint8_t *p, int n)
     ssize_t r = send(c->bfd, p, (size_t)n, MSG_NOSIGNAL);
     if (r > 0) return (int)r;
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-        c->bw_want = GW_EV_WRITE;
+        if (errno == EAGAIN) c->b_wr = 0;
         return 0;
     }
     c->b_err = 1;
@@ -744,7 +839,7 @@ static void pump(struct gw_conn *c)
     int progress = 1, moved = 0;
     while (progress && !c->c_err && !c->b_err) {
         progress = 0;
-        if (!c->c_eof && !c->up.len) {
+        if (!c->c_eof && !c->up.len && (SSL_has_pending(c->ssl) || c_ready(c, c->cr_want))) {
             if (buf_get(w, &c->up) < 0) break;
             int n = client_read(c, c->up.p, GW_BUFSZ);
             if (n > 0) {
@@ -756,7 +851,7 @@ static void pump(struct gw_conn *c)
                 progress = 1;
             }
         }
-        if (c->up.len) {
+        if (c->up.len && b_ready(c, c->bw_want)) {
             int n = backend_write(c, c->up.p + c->up.off, (int)c->up.len);
             if (n > 0) {
                 c->up.off += (uint32_t)n;
@@ -772,7 +867,8 @@ static void pump(struct gw_conn *c)
             else
                 shutdown(c->bfd, SHUT_WR);
         }
-        if (!c->b_eof && !c->down.len) {
+        if (!c->b_eof && !c->down.len &&
+            ((c->bssl && SSL_has_pending(c->bssl)) || b_ready(c, c->br_want))) {
             if (buf_get(w, &c->down) < 0) break;
             int n = backend_read(c, c->down.p, GW_BUFSZ);
             if (n > 0) {
@@ -784,7 +880,7 @@ static void pump(struct gw_conn *c)
                 progress = 1;
             }
         }
-        if (c->down.len) {
+        if (c->down.len && c_ready(c, c->cw_want)) {
             int n = client_write(c, c->down.p + c->down.off, (int)c->down.len);
             if (n > 0) {
                 c->down.off += (uint32_t)n;
@@ -807,38 +903,7 @@ static void pump(struct gw_conn *c)
 
 /* ---- driving ----------------------------------------------------------------- */
 
-static void set_interest(struct gw_conn *c)
-{
-    struct gw_worker *w = c->w;
-    unsigned cm = 0, bm = 0;
-    switch (c->st) {
-    case ST_HS:
-    case ST_WAITDATA:
-        cm = c->cr_want;
-        break;
-    case ST_CONNECT:
-        bm = GW_EV_WRITE;
-        break;
-    case ST_PRE:
-        bm = GW_EV_WRITE;
-        break;
-    case ST_BHS:
-        bm = c->bhs_want;
-        break;
-    case ST_PROXY:
-        if (!c->c_eof && !c->up.len) cm |= c->cr_want;
-        if (c->down.len) cm |= c->cw_want;
-        if (!c->b_eof && !c->down.len) bm |= c->br_want;
-        if (c->up.len) bm |= c->bw_want;
-        break;
-    case ST_DEAD:
-        return;
-    }
-    gw_io_mod(w->loop, &c->cio, cm);
-    if (c->bfd >= 0) gw_io_mod(w->loop, &c->bio, bm);
-}
-
-static void conn_step(struct gw_conn *c, unsigned bev)
+static void conn_step(struct gw_conn *c)
 {
     for (;;) {
         int r;
@@ -850,7 +915,7 @@ static void conn_step(struct gw_conn *c, unsigned bev)
             r = step_waitdata(c);
             break;
         case ST_CONNECT:
-            r = step_connect(c, bev);
+            r = step_connect(c);
             break;
         case ST_PRE:
             r = step_pre(c);
@@ -866,28 +931,30 @@ static void conn_step(struct gw_conn *c, unsigned bev)
             return;
         }
         if (r <= 0) break;
-        bev = 0;
     }
-    set_interest(c);
 }
 
 static void conn_run(struct gw_conn *c)
 {
-    conn_step(c, 0);
+    conn_step(c);
 }
 
-static void conn_io_cb(void *arg, unsigned ev)
+/* Both fds are registered once, edge-triggered, for reading and writing; an
+ * event only records readiness and lets the connection step. */
+static void backend_io_cb(void *arg, unsigned ev)
 {
     struct gw_conn *c = arg;
-    /* which fd fired is told by the state: only ST_CONNECT needs to know */
-    conn_step(c, c->st == ST_CONNECT ? ev : 0);
+    if (ev & GW_EV_READ) c->b_rr = 1;
+    if (ev & GW_EV_WRITE) c->b_wr = 1;
+    conn_step(c);
 }
 
 static void client_io_cb(void *arg, unsigned ev)
 {
-    (void)ev;
     struct gw_conn *c = arg;
-    conn_step(c, 0);
+    if (ev & GW_EV_READ) c->c_rr = 1;
+    if (ev & GW_EV_WRITE) c->c_wr = 1;
+    conn_step(c);
 }
 
 void gw_accept(struct gw_worker *w, struct gw_listener *L, int lfd)
@@ -902,8 +969,6 @@ void gw_accept(struct gw_worker *w, struct gw_listener *L, int lfd)
                 hilt_warn("gateway: %s: out of file descriptors", L->name);
             return;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct gw_conn *c = calloc(1, sizeof(*c));
         struct gw_variant *v = gw_pick_variant(L, w->rnd = w->rnd * 1103515245u + 12345u);
         SSL *ssl = c ? SSL_new(v->sets[v->default_set].ctx) : NULL;
@@ -926,6 +991,7 @@ void gw_accept(struct gw_worker *w, struct gw_listener *L, int lfd)
         c->alert_sent = c->alert_recv = -1;
         c->st = ST_HS;
         c->cr_want = GW_EV_READ;
+        c->c_rr = c->c_wr = 1; /* try at once: the ClientHello is often already here */
         c->t0_us = hilt_mono_us();
         c->deadline_ms = w->now_ms + L->cfg->hs_timeout_ms;
         SSL_set_app_data(ssl, c);
@@ -934,7 +1000,8 @@ void gw_accept(struct gw_worker *w, struct gw_listener *L, int lfd)
         w->nconns++;
         tm_add(w->shard, TM_CONNECTIONS, L->name, NULL, NULL, NULL, 1);
         tm_add(w->shard, TM_ACTIVE, L->name, NULL, NULL, NULL, 1);
-        if (gw_io_add(w->loop, &c->cio, fd, GW_EV_READ, client_io_cb, c) < 0) {
+        if (gw_io_add(w->loop, &c->cio, fd, GW_EV_READ | GW_EV_WRITE | GW_EV_ET, client_io_cb, c) <
+            0) {
             conn_close(c);
             continue;
         }
@@ -954,7 +1021,6 @@ void gw_conn_sweep(struct gw_worker *w)
                 break;
             case ST_CONNECT:
                 connect_failed(c);
-                if (c->st != ST_DEAD) set_interest(c);
                 break;
             case ST_BHS:
                 tm_add(w->shard, TM_BE_HS_FAIL, c->be->name, c->srv->label, NULL, NULL, 1);

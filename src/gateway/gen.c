@@ -17,6 +17,9 @@
 #include "x509/verify.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +34,23 @@
 #include <unistd.h>
 
 static atomic_ulong next_gen_id = 1;
+
+/* kTLS needs the kernel's "tls" upper-layer protocol; without it OpenSSL would try
+ * (and fail) two setsockopt calls on every connection. */
+int gw_ktls_available(void)
+{
+    static int avail = -1;
+    if (avail < 0) {
+        char buf[256] = "";
+        FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+        if (f) {
+            if (!fgets(buf, sizeof(buf), f)) buf[0] = 0;
+            fclose(f);
+        }
+        avail = strstr(buf, "tls") != NULL;
+    }
+    return avail;
+}
 
 static int cfgerr(struct hilt_err *e, const struct gw_config *c, struct gw_pos at, const char *path,
                   const char *msg)
@@ -171,9 +191,14 @@ static int server_ctx_setup(SSL_CTX *ctx, struct gw_listener *L, X509_STORE *cli
 {
     struct gw_listenercfg *lc = L->cfg;
     if (gw_ctx_apply_profile(ctx, lc->profile, e) < 0) return -1;
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_ENABLE_KTLS);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    if (gw_ktls_available()) SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+    /* one recv per arrival instead of a header read and a body read per record */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    /* SSL_MODE_RELEASE_BUFFERS is set per connection once the handshake is done:
+     * during it, buffers freed and allocated again after each record cost more
+     * than they save. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* Stateless tickets only: no server-side session cache and its lock. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);
@@ -392,7 +417,9 @@ static int build_backend_tls(struct gw_gen *g, struct gw_backend *B, struct hilt
     }
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_ENABLE_KTLS);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    if (gw_ktls_available()) SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (t->verify) {
         struct hilt_err e2;
         hilt_err_clear(&e2);
@@ -466,6 +493,9 @@ static int open_listener(struct gw_gen *g, struct gw_listener *L, struct gw_gen 
             return -1;
         }
         hilt_set_nonblock(L->fds[i], 1);
+        /* accepted sockets inherit TCP_NODELAY: one setsockopt per listener, not per client */
+        int one = 1;
+        setsockopt(L->fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     return 0;
 }

@@ -130,6 +130,9 @@ struct gw_variant *gw_pick_variant(struct gw_listener *l, unsigned rnd);
 struct gw_route *gw_route_find(struct gw_listener *l, const char *sni, const char *alpn,
                                int ignore_alpn);
 
+/* Does the kernel offer kTLS (the "tls" TCP ULP)? Checked once. */
+int gw_ktls_available(void);
+
 /* ---- TLS contexts (tlsctx.c) ---- */
 
 /* Process-wide ticket keys: the current one encrypts, older ones decrypt. */

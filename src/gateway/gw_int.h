@@ -48,6 +48,7 @@ struct gw_conn {
     uint8_t first[8], nfirst;
     uint8_t c_eof, b_eof, c_shut, b_shut, c_err, b_err;
     uint8_t cr_want, cw_want, br_want, bw_want, bhs_want;
+    uint8_t c_rr, c_wr, b_rr, b_wr; /* readiness seen (edge-triggered), cleared on EAGAIN */
     uint64_t t0_us;
     int64_t deadline_ms;
     struct hilt_client_hello *hello; /* during the handshake only */
@@ -56,6 +57,18 @@ struct gw_conn {
     struct gw_buf up, down; /* up: client → backend; down: backend → client */
     struct hilt_buf *pre;   /* PROXY v2 header still to send */
     uint64_t bytes_in, bytes_out;
+};
+
+/* JA4 of recent distinct offers: hashing a ClientHello's fields costs far less
+ * than JA4 itself (two SHA-256 over formatted lists). Entries compare the full
+ * JA4 input, so a crafted hello cannot take another client's fingerprint. */
+#define GW_JA4_CACHE 32
+#define GW_JA4_KEY_MAX (16 + 2 * (256 + 64 + 64) + 256)
+struct gw_ja4_entry {
+    uint64_t h;
+    uint16_t len;
+    uint8_t key[GW_JA4_KEY_MAX];
+    char ja4[40];
 };
 
 struct gw_lio {
@@ -87,6 +100,8 @@ struct gw_worker {
     size_t npool;
     int64_t now_ms, last_flush_ms, last_sweep_ms;
     unsigned rnd;
+    struct gw_ja4_entry *ja4c; /* GW_JA4_CACHE entries, allocated on first use */
+    unsigned ja4_next;
 };
 
 struct gw_fstat {

@@ -55,7 +55,8 @@ void gw_loop_free(struct gw_loop **lp)
 
 static uint32_t ep_mask(unsigned want)
 {
-    return (want & GW_EV_READ ? EPOLLIN | EPOLLRDHUP : 0) | (want & GW_EV_WRITE ? EPOLLOUT : 0);
+    return (want & GW_EV_READ ? EPOLLIN | EPOLLRDHUP : 0) | (want & GW_EV_WRITE ? EPOLLOUT : 0) |
+           (want & GW_EV_ET ? EPOLLET : 0);
 }
 
 static void lev_cb(evutil_socket_t fd, short what, void *arg)
@@ -115,6 +116,15 @@ void gw_io_del(struct gw_loop *l, struct gw_io *io)
         return;
     }
     epoll_ctl(l->ep, EPOLL_CTL_DEL, io->fd, NULL);
+}
+
+void gw_io_forget(struct gw_loop *l, struct gw_io *io)
+{
+    if (l->kind == GW_LOOP_EPOLL) {
+        io->live = 0;
+        return;
+    }
+    gw_io_del(l, io);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-enum { GW_EV_READ = 1, GW_EV_WRITE = 2 };
+enum { GW_EV_READ = 1, GW_EV_WRITE = 2, GW_EV_ET = 4 /* edge-triggered registration */ };
 
 typedef void (*gw_io_fn)(void *arg, unsigned events);
 
@@ -43,6 +43,8 @@ void gw_loop_free(struct gw_loop **l);
 int gw_io_add(struct gw_loop *l, struct gw_io *io, int fd, unsigned want, gw_io_fn fn, void *arg);
 int gw_io_mod(struct gw_loop *l, struct gw_io *io, unsigned want);
 void gw_io_del(struct gw_loop *l, struct gw_io *io);
+/* Like gw_io_del for an fd about to be closed (closing removes it from epoll). */
+void gw_io_forget(struct gw_loop *l, struct gw_io *io);
 /* Wait at most timeout_ms, dispatch one batch of ready fds, then call
  * after(arg) once. Returns the number of events dispatched, -1 on error. */
 int gw_loop_once(struct gw_loop *l, int timeout_ms, gw_tick_fn after, void *arg);

@@ -31,6 +31,18 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+static size_t esc_u(uint8_t *o, unsigned c)
+{
+    static const char hex[] = "0123456789abcdef";
+    o[0] = '\\';
+    o[1] = 'u';
+    o[2] = '0';
+    o[3] = '0';
+    o[4] = (uint8_t)hex[(c >> 4) & 15];
+    o[5] = (uint8_t)hex[c & 15];
+    return 6;
+}
+
 int hs_json_str(struct hilt_buf *b, const char *s)
 {
     if (!s) return hilt_buf_add(b, "null", 4);
@@ -58,10 +70,10 @@ int hs_json_str(struct hilt_buf *b, const char *s)
                 i += l;
                 continue;
             }
-            k += (size_t)snprintf((char *)o + k, 7, "\\u%04x", c);
+            k += esc_u(o + k, c);
             i++;
         } else {
-            k += (size_t)snprintf((char *)o + k, 7, "\\u%04x", c);
+            k += esc_u(o + k, c);
             i++;
         }
     }
@@ -70,41 +82,76 @@ int hs_json_str(struct hilt_buf *b, const char *s)
     return 0;
 }
 
-static int kv_str(struct hilt_buf *b, const char *key, const char *v)
+#define LIT(b, s) hilt_buf_add((b), (s), sizeof(s) - 1)
+
+static int kv_str(struct hilt_buf *b, const char *key, size_t klen, const char *v)
 {
-    if (hilt_buf_addf(b, ",\"%s\":", key)) return -1;
+    if (hilt_buf_add(b, key, klen)) return -1;
     return hs_json_str(b, v);
 }
+#define KV(b, k, v) kv_str((b), k, sizeof(k) - 1, (v))
 
+/* Decimal digits of v into p (no NUL); returns the length. */
+static size_t u64_dec(uint64_t v, char *p)
+{
+    char t[24];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = t[n - 1 - i];
+    return n;
+}
+
+static void put2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* Formatting is by hand (no printf): it runs once per handshake. */
 int hs_event_append(struct hilt_buf *b, const struct hs_event *ev)
 {
     size_t start = b->len;
     struct tm tm;
     gmtime_r(&ev->when.tv_sec, &tm);
-    char ts[48];
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (long)(ev->when.tv_nsec / 1000));
-    int rc = hilt_buf_addf(b, "{\"time\":\"%s\"", ts);
-    rc |= kv_str(b, "listener", ev->listener);
-    rc |= kv_str(b, "variant", ev->variant);
-    rc |= kv_str(b, "client", ev->client);
-    rc |= kv_str(b, "sni", ev->sni);
-    rc |= kv_str(b, "alpn", ev->alpn);
-    rc |= kv_str(b, "version", ev->version);
-    rc |= kv_str(b, "cipher", ev->cipher);
-    rc |= kv_str(b, "group", ev->group);
-    rc |= kv_str(b, "client_subject", ev->client_subject);
-    rc |= hilt_buf_addf(b, ",\"duration_us\":%llu,\"result\":\"%s\"",
-                        (unsigned long long)ev->duration_us, ev->ok ? "ok" : "failed");
-    rc |= kv_str(b, "code", ev->ok ? NULL : ev->code);
-    rc |= kv_str(b, "alert_sent", ev->alert_sent);
-    rc |= kv_str(b, "alert_received", ev->alert_received);
-    rc |= kv_str(b, "error", ev->error);
-    rc |= hilt_buf_addf(b, ",\"resumed\":%s", ev->resumed ? "true" : "false");
-    rc |= kv_str(b, "ja4", ev->ja4);
-    rc |= kv_str(b, "backend", ev->backend);
-    rc |= hilt_buf_add(b, "}\n", 2);
+    /* {"time":"YYYY-MM-DDTHH:MM:SS.uuuuuuZ" */
+    char ts[40] = "{\"time\":\"0000-00-00T00:00:00.000000Z\"";
+    int y = tm.tm_year + 1900;
+    put2(ts + 9, y / 100);
+    put2(ts + 11, y % 100);
+    put2(ts + 14, tm.tm_mon + 1);
+    put2(ts + 17, tm.tm_mday);
+    put2(ts + 20, tm.tm_hour);
+    put2(ts + 23, tm.tm_min);
+    put2(ts + 26, tm.tm_sec);
+    long us = ev->when.tv_nsec / 1000;
+    for (int i = 34; i >= 29; i--, us /= 10)
+        ts[i] = (char)('0' + us % 10);
+    int rc = hilt_buf_add(b, ts, 37);
+    rc |= KV(b, ",\"listener\":", ev->listener);
+    rc |= KV(b, ",\"variant\":", ev->variant);
+    rc |= KV(b, ",\"client\":", ev->client);
+    rc |= KV(b, ",\"sni\":", ev->sni);
+    rc |= KV(b, ",\"alpn\":", ev->alpn);
+    rc |= KV(b, ",\"version\":", ev->version);
+    rc |= KV(b, ",\"cipher\":", ev->cipher);
+    rc |= KV(b, ",\"group\":", ev->group);
+    rc |= KV(b, ",\"client_subject\":", ev->client_subject);
+    char num[24];
+    rc |= LIT(b, ",\"duration_us\":");
+    rc |= hilt_buf_add(b, num, u64_dec(ev->duration_us, num));
+    rc |= ev->ok ? LIT(b, ",\"result\":\"ok\"") : LIT(b, ",\"result\":\"failed\"");
+    rc |= KV(b, ",\"code\":", ev->ok ? NULL : ev->code);
+    rc |= KV(b, ",\"alert_sent\":", ev->alert_sent);
+    rc |= KV(b, ",\"alert_received\":", ev->alert_received);
+    rc |= KV(b, ",\"error\":", ev->error);
+    rc |= ev->resumed ? LIT(b, ",\"resumed\":true") : LIT(b, ",\"resumed\":false");
+    rc |= KV(b, ",\"ja4\":", ev->ja4);
+    rc |= KV(b, ",\"backend\":", ev->backend);
+    rc |= LIT(b, "}\n");
     if (rc) {
         b->len = start; /* never leave half a line */
         if (b->data) b->data[start] = 0;
