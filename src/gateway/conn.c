@@ -540,7 +540,10 @@ static int build_proxy_header(struct gw_conn *c)
 
 static void hs_done(struct gw_conn *c)
 {
-    SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS); /* idle connections hold no record buffers */
+    /* idle connections hold no record buffers: from now on they are released when empty,
+     * and the handshake's are dropped now (a no-op when data is already buffered) */
+    SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_free_buffers(c->ssl);
     const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
     const unsigned char *a;
     unsigned al;

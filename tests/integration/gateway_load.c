@@ -7,11 +7,13 @@
  *   modes: hs    connect, handshake, [echo "ping" | GET PATH], close; TOTAL times
  *          hold  open CONCURRENCY connections, handshake, keep them open SECONDS,
  *                then echo once on each and close
- *          lat   one connection, ROUNDS echo round trips of BYTES; prints p50/p99 in µs
+ *          lat   one connection, ROUNDS echo round trips of BYTES (or, with -g PATH, HTTP/1.1
+ *                keep-alive GETs); prints p50/p99 in µs
  *          bulk  one connection: GET PATH, read to EOF; prints bytes and seconds
  *          echod a plain TCP echo server on 127.0.0.1:PORT (the tests' backend); with
  *                -b BYTES > 0 after "sink", it answers "GET" with BYTES of data
  *   -q hold: close the held connections without the final echo
+ *   -C K hold: at most K handshakes in flight while ramping up (default: all at once)
  *   -R resume sessions (tickets) after each slot's first handshake; -x echo after
  *   the handshake; -P plain TCP (no TLS: the baseline for lat/bulk).
  * Output: one line of key=value pairs. Exit 0 when nothing failed.
@@ -36,7 +38,7 @@
 #include <unistd.h>
 
 static int port, total = 1000, conc = 50, resume, echo, plain, rounds = 1000, bytes = 64;
-static int seconds = 2, tlsver, quiet_close;
+static int seconds = 2, tlsver, quiet_close, ramp;
 static const char *mode = "hs", *get_path, *sni = "localhost";
 static SSL_CTX *ctx;
 
@@ -307,17 +309,24 @@ static int run_lat(void)
         printf("mode=lat failed=1\n");
         return 1;
     }
-    char *buf = malloc((size_t)bytes), *in = malloc((size_t)bytes);
+    char *buf = malloc((size_t)bytes + 512), *in = malloc((size_t)bytes + 65536);
     memset(buf, 'x', (size_t)bytes);
+    if (get_path) /* HTTP/1.1 keep-alive requests; the response is read to its Content-Length */
+        bytes = snprintf(buf, 512, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", get_path, sni);
     uint64_t *v = calloc((size_t)rounds, sizeof(*v));
     for (int i = 0; i < rounds; i++) {
         uint64_t t0 = now_us();
         if (blocking_io(fd, s, 1, buf, bytes) != bytes) return 1;
-        int got = 0;
-        while (got < bytes) {
-            int r = blocking_io(fd, s, 0, in + got, bytes - got);
+        int got = 0, want = get_path ? 65536 : bytes;
+        while (got < want) {
+            int r = blocking_io(fd, s, 0, in + got, 65536 - got);
             if (r <= 0) return 1;
             got += r;
+            if (get_path) {
+                in[got] = 0;
+                char *h = strstr(in, "\r\n\r\n"), *cl = strcasestr(in, "content-length:");
+                if (h && cl) want = (int)(h + 4 - in) + atoi(cl + 15);
+            }
         }
         v[i] = now_us() - t0;
     }
@@ -405,7 +414,7 @@ static int run_echod(void)
 int main(int argc, char **argv)
 {
     int o;
-    while ((o = getopt(argc, argv, "p:n:c:m:Rxg:s:PV:S:N:b:q")) != -1) {
+    while ((o = getopt(argc, argv, "p:n:c:m:Rxg:s:PV:S:N:b:qC:")) != -1) {
         switch (o) {
         case 'p': port = atoi(optarg); break;
         case 'n': total = atoi(optarg); break;
@@ -421,6 +430,7 @@ int main(int argc, char **argv)
         case 'N': rounds = atoi(optarg); break;
         case 'b': bytes = atoi(optarg); break;
         case 'q': quiet_close = 1; break;
+        case 'C': ramp = atoi(optarg); break;
         default: fprintf(stderr, "usage: see the header of gateway_load.c\n"); return 2;
         }
     }
@@ -447,8 +457,10 @@ int main(int argc, char **argv)
     struct epoll_event evs[512];
     uint64_t t0 = now_us();
     int active = 0;
-    for (int i = 0; i < conc && started < total; i++) {
+    for (int i = 0; i < conc; i++)
         sl[i].fd = -1;
+    int first = hold && ramp > 0 && ramp < conc ? ramp : conc, next = first;
+    for (int i = 0; i < first && started < total; i++) {
         if (slot_start(&sl[i]) == 0) active++;
         else failed++;
     }
@@ -459,7 +471,14 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             struct slot *s = evs[i].data.ptr;
             if (s->st == S_DONE) continue;
-            if (slot_run(s)) {
+            int was_hs = s->st != S_HOLD;
+            int fin = slot_run(s);
+            if (hold && next < conc && was_hs && (fin || s->st == S_HOLD)) {
+                /* ramping: a slot left its handshake, start the next one */
+                if (slot_start(&sl[next++]) == 0) active++;
+                else failed++;
+            }
+            if (fin) {
                 active--;
                 if (!hold && started < total) {
                     if (slot_start(s) == 0) active++;
