@@ -27,6 +27,8 @@
 #   bench/gateway.sh                  everything (BUILD=dir picks the build; default build/)
 #   SERVERS="hilt nginx" ROUNDS=1 N=2000 bench/gateway.sh
 #   HILT_OPTS=events=off              hilt without per-handshake events (for comparison)
+#   SERVERS="hilt hilt-libevent hilt-noevents"   hilt on its epoll loop vs the same gateway on
+#                                     libevent (loop: libevent), and without events
 # Loopback only. Needs: h2load (nghttp2-client), haproxy, nginx + libnginx-mod-stream,
 # hitch, stunnel4, taskset, cc.
 set -u
@@ -102,11 +104,13 @@ start_server() { # NAME PORT -> sets SPID
   local name=$1 ps=$2 d=$T/$1
   mkdir -p "$d"
   case $name in
-  hilt)
-    local ev="events: {file: $d/events.jsonl}"
-    [[ "$HILT_OPTS" == *events=off* ]] && ev=""
+  hilt|hilt-libevent|hilt-noevents)
+    local ev="events: {file: $d/events.jsonl}" loop=epoll
+    [[ "$HILT_OPTS" == *events=off* || $name == hilt-noevents ]] && ev=""
+    [[ $name == hilt-libevent ]] && loop=libevent
     cat > "$d/gw.yaml" <<EOF
 workers: 1
+loop: $loop
 listeners:
   - name: bench
     listen: 127.0.0.1:$ps
