@@ -18,6 +18,8 @@ peer_pkgs=(
   libengine-pkcs11-openssl sqlite3
   default-jre-headless  # policy_java.sh: the JVM reads hilt's rendered Java TLS settings
   python3  # impact.sh/simulate.sh serve /observed and AIA issuers (http.server); gen_clients.py
+  prometheus           # gateway.sh: Debian's Prometheus scrapes the gateway's /metrics
+  libnginx-mod-stream  # bench/gateway.sh: nginx as an L4 TLS proxy (stream module)
 )
 
 missing=()
