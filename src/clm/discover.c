@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509v3.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +37,12 @@ static void note(struct hilt_import_stats *s, const char *fmt, ...)
     va_end(ap);
 }
 
-/* DNS and IP names of the SAN, comma-separated; the CN when there is none. */
-static void cert_names(X509 *x, char *out, size_t cap)
+/* DNS and IP names of a SAN, comma-separated; the subject's CN when there
+ * is none (or the whole subject). */
+static void names_of(const GENERAL_NAMES *gens, const X509_NAME *subj, char *out, size_t cap)
 {
     size_t o = 0;
     out[0] = '\0';
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         char v[300] = "";
@@ -60,123 +61,357 @@ static void cert_names(X509 *x, char *out, size_t cap)
         if (v[0] && o + strlen(v) + 2 < cap)
             o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", v);
     }
+    if (out[0] || !subj) return;
+    int i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+    if (i >= 0) {
+        unsigned char *u = NULL;
+        int len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)));
+        if (len >= 0) {
+            snprintf(out, cap, "%.*s", len, u);
+            OPENSSL_free(u);
+            return;
+        }
+    }
+    hilt_name_fmt(subj, out, cap);
+}
+
+static void cert_names(X509 *x, char *out, size_t cap)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    names_of(gens, X509_get_subject_name(x), out, cap);
     GENERAL_NAMES_free(gens);
     ERR_clear_error();
-    if (!out[0]) hilt_cert_label(x, out, cap);
+}
+
+/* The fields of one certificate the inventory records. */
+struct facts {
+    char sha[65], serial[80], subject[512], issuer[512], names[2048], key[64], ikey[17];
+    int64_t not_before, not_after;
+    const uint8_t *der;
+    size_t der_len;
+};
+
+/* Record one certificate (or a new location of a known one). */
+static int record(struct hilt_store *st, const struct facts *f, const char *source,
+                  const char *location_kind, const char *location, const struct hilt_import_opts *o,
+                  struct hilt_import_stats *s, struct hilt_err *e)
+{
+    s->certificates++;
+    int64_t now = hilt_now();
+    struct hilt_cert_rec have;
+    int found = hilt_store_cert_get(st, f->sha, &have, NULL, e);
+    if (found < 0) return -1;
+    if (found == 1) {
+        s->known++;
+        hilt_cert_rec_free(&have);
+    } else {
+        /* another certificate with this issuer's serial (a CA reusing
+         * serials, RFC 5280 §4.1.2.2 notwithstanding): noted, skipped, the
+         * import goes on */
+        char other[65];
+        int taken = hilt_store_cert_serial_taken(st, f->serial, f->ikey, other, e);
+        if (taken < 0) return -1;
+        if (taken) {
+            note(s,
+                 "%s: serial %s of %s is already in the inventory as another certificate (%.16s…); "
+                 "skipped",
+                 location, f->serial, f->issuer, other);
+            return 0;
+        }
+        struct hilt_cert_rec r = {.serial = (char *)f->serial,
+                                  .sha256 = (char *)f->sha,
+                                  .seq = -1,
+                                  .shard = -1,
+                                  .subject = (char *)f->subject,
+                                  .names = (char *)f->names,
+                                  .not_before = f->not_before,
+                                  .not_after = f->not_after,
+                                  .key_type = (char *)f->key,
+                                  .owner = (char *)o->owner,
+                                  .service = (char *)o->service,
+                                  .env = (char *)o->env,
+                                  .status = "active",
+                                  .source = (char *)source,
+                                  .issuer = (char *)f->issuer,
+                                  .issuer_key = (char *)f->ikey,
+                                  .created = now};
+        if (hilt_store_cert_add(st, &r, f->der, f->der_len, NULL, e) < 0) return -1;
+        s->added++;
+        char d[600];
+        snprintf(d, sizeof(d), "%s from %s", source, location);
+        if (hilt_store_cert_event(st, f->sha, "imported", d, e) < 0) return -1;
+    }
+    if (o->owner || o->service || o->env) {
+        if (hilt_store_cert_set_meta(st, f->sha, o->owner, o->service, o->env, NULL, NULL, e) < 0)
+            return -1;
+    }
+    return hilt_store_location_seen(st, f->sha, location_kind, location, now, e);
 }
 
 int hilt_import_cert(struct hilt_store *st, X509 *x, const char *source, const char *location_kind,
                      const char *location, const struct hilt_import_opts *o,
                      struct hilt_import_stats *s, struct hilt_err *e)
 {
-    char sha[65];
-    hilt_sha256_hex(x, sha);
-    s->certificates++;
-    int64_t now = hilt_now();
-    struct hilt_cert_rec have;
-    int f = hilt_store_cert_get(st, sha, &have, NULL, e);
-    if (f < 0) return -1;
-    if (f == 1) {
-        s->known++;
-        hilt_cert_rec_free(&have);
-    } else {
-        char serial[80], subject[512], issuer[512], names[2048], key[64], ikey[17];
-        hilt_serial_hex(x, serial, sizeof(serial));
-        hilt_name_fmt(X509_get_subject_name(x), subject, sizeof(subject));
-        hilt_name_fmt(X509_get_issuer_name(x), issuer, sizeof(issuer));
-        cert_names(x, names, sizeof(names));
-        EVP_PKEY *pk = X509_get0_pubkey(x);
-        if (pk)
-            hilt_key_describe(pk, key, sizeof(key));
-        else
-            snprintf(key, sizeof(key), "unknown");
-        unsigned char *nd = NULL;
-        int nl = i2d_X509_NAME(X509_get_issuer_name(x), &nd);
-        hilt_issuer_key(nd, nl > 0 ? (size_t)nl : 0, ikey);
-        OPENSSL_free(nd);
-        unsigned char *der = NULL;
-        int dl = i2d_X509(x, &der);
-        struct hilt_cert_rec r = {.serial = serial,
-                                  .sha256 = sha,
-                                  .seq = -1,
-                                  .shard = -1,
-                                  .subject = subject,
-                                  .names = names,
-                                  .not_before = hilt_cert_not_before(x),
-                                  .not_after = hilt_cert_not_after(x),
-                                  .key_type = key,
-                                  .owner = (char *)o->owner,
-                                  .service = (char *)o->service,
-                                  .env = (char *)o->env,
-                                  .status = "active",
-                                  .source = (char *)source,
-                                  .issuer = issuer,
-                                  .issuer_key = ikey,
-                                  .created = now};
-        int rc = dl > 0 ? hilt_store_cert_add(st, &r, der, (size_t)dl, NULL, e) : -1;
-        OPENSSL_free(der);
-        ERR_clear_error();
-        if (rc < 0) {
-            if (dl <= 0) hilt_err_set(e, HILT_E_INPUT, 0, "cannot encode the certificate");
-            return -1;
+    struct facts f;
+    hilt_sha256_hex(x, f.sha);
+    hilt_serial_hex(x, f.serial, sizeof(f.serial));
+    hilt_name_fmt(X509_get_subject_name(x), f.subject, sizeof(f.subject));
+    hilt_name_fmt(X509_get_issuer_name(x), f.issuer, sizeof(f.issuer));
+    cert_names(x, f.names, sizeof(f.names));
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    if (pk)
+        hilt_key_describe(pk, f.key, sizeof(f.key));
+    else
+        snprintf(f.key, sizeof(f.key), "unknown");
+    unsigned char *nd = NULL;
+    int nl = i2d_X509_NAME(X509_get_issuer_name(x), &nd);
+    hilt_issuer_key(nd, nl > 0 ? (size_t)nl : 0, f.ikey);
+    OPENSSL_free(nd);
+    f.not_before = hilt_cert_not_before(x);
+    f.not_after = hilt_cert_not_after(x);
+    unsigned char *der = NULL;
+    int dl = i2d_X509(x, &der);
+    ERR_clear_error();
+    if (dl <= 0) return hilt_err_set(e, HILT_E_INPUT, 0, "cannot encode the certificate");
+    f.der = der;
+    f.der_len = (size_t)dl;
+    int rc = record(st, &f, source, location_kind, location, o, s, e);
+    OPENSSL_free(der);
+    return rc;
+}
+
+/* ---- the DER fast path ------------------------------------------------------------- */
+
+/* One TLV: tag (low-tag-number form only), the value. */
+static int tlv(struct hilt_rd *r, uint8_t *tag, const uint8_t **v, size_t *vl,
+               const uint8_t **whole, size_t *wl)
+{
+    size_t start = r->off;
+    uint8_t t, l0;
+    if (hilt_rd_u8(r, &t) < 0 || (t & 0x1f) == 0x1f || hilt_rd_u8(r, &l0) < 0) return -1;
+    size_t len = l0;
+    if (l0 & 0x80) {
+        int n = l0 & 0x7f;
+        if (n == 0 || n > 3) return -1;
+        len = 0;
+        for (int i = 0; i < n; i++) {
+            uint8_t b;
+            if (hilt_rd_u8(r, &b) < 0) return -1;
+            len = len << 8 | b;
         }
-        s->added++;
-        char d[600];
-        snprintf(d, sizeof(d), "%s from %s", source, location);
-        if (hilt_store_cert_event(st, sha, "imported", d, e) < 0) return -1;
+        if (len < 0x80) return -1; /* not DER */
     }
-    if (o->owner || o->service || o->env) {
-        if (hilt_store_cert_set_meta(st, sha, o->owner, o->service, o->env, NULL, NULL, e) < 0)
-            return -1;
+    if (hilt_rd_bytes(r, len, v) < 0) return -1;
+    *tag = t;
+    *vl = len;
+    if (whole) {
+        *whole = r->p + start;
+        *wl = r->off - start;
     }
-    return hilt_store_location_seen(st, sha, location_kind, location, now, e);
+    return 0;
+}
+
+static const uint8_t OID_EC[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+static const uint8_t OID_RSA[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+static const uint8_t OID_ED25519[] = {0x2b, 0x65, 0x70};
+static const uint8_t OID_P256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const uint8_t OID_P384[] = {0x2b, 0x81, 0x04, 0x00, 0x22};
+static const uint8_t OID_P521[] = {0x2b, 0x81, 0x04, 0x00, 0x23};
+static const uint8_t OID_SAN[] = {0x55, 0x1d, 0x11};
+
+#define OIDEQ(p, n, oid) ((n) == sizeof(oid) && !memcmp((p), (oid), sizeof(oid)))
+
+/* hilt_key_describe()'s name, from the SubjectPublicKeyInfo alone (no key
+ * decoding: OpenSSL 3 decodes every key through its decoder framework,
+ * two thirds of an import). -1 for anything else. */
+static int key_name(const uint8_t *spki, size_t n, char *out, size_t cap)
+{
+    struct hilt_rd r, alg, bits;
+    uint8_t t;
+    const uint8_t *v, *oid, *par = NULL;
+    size_t vl, ol, pl = 0;
+    hilt_rd_init(&r, spki, n);
+    if (tlv(&r, &t, &v, &vl, NULL, NULL) < 0 || t != 0x30) return -1;
+    hilt_rd_init(&r, v, vl);
+    if (tlv(&r, &t, &v, &vl, NULL, NULL) < 0 || t != 0x30) return -1;
+    hilt_rd_init(&alg, v, vl);
+    if (tlv(&alg, &t, &oid, &ol, NULL, NULL) < 0 || t != 0x06) return -1;
+    if (hilt_rd_left(&alg) && (tlv(&alg, &t, &par, &pl, NULL, NULL) < 0)) return -1;
+    if (tlv(&r, &t, &v, &vl, NULL, NULL) < 0 || t != 0x03 || vl < 1 || v[0] != 0) return -1;
+    if (OIDEQ(oid, ol, OID_EC)) {
+        if (!par || t == 0) return -1;
+        const char *c = OIDEQ(par, pl, OID_P256)   ? "ec-p256"
+                        : OIDEQ(par, pl, OID_P384) ? "ec-p384"
+                        : OIDEQ(par, pl, OID_P521) ? "ec-p521"
+                                                   : NULL;
+        if (!c) return -1;
+        snprintf(out, cap, "%s", c);
+        return 0;
+    }
+    if (OIDEQ(oid, ol, OID_ED25519)) {
+        snprintf(out, cap, "ed25519");
+        return 0;
+    }
+    if (!OIDEQ(oid, ol, OID_RSA)) return -1;
+    /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
+    hilt_rd_init(&bits, v + 1, vl - 1);
+    const uint8_t *m;
+    size_t ml;
+    if (tlv(&bits, &t, &v, &vl, NULL, NULL) < 0 || t != 0x30) return -1;
+    hilt_rd_init(&bits, v, vl);
+    if (tlv(&bits, &t, &m, &ml, NULL, NULL) < 0 || t != 0x02 || ml == 0) return -1;
+    while (ml > 1 && m[0] == 0) {
+        m++;
+        ml--;
+    }
+    int nbits = (int)(ml - 1) * 8;
+    for (uint8_t top = m[0]; top; top >>= 1)
+        nbits++;
+    snprintf(out, cap, "rsa-%d", nbits);
+    return 0;
+}
+
+static int64_t der_time(const uint8_t *whole, size_t wl, int *ok)
+{
+    const unsigned char *q = whole;
+    ASN1_TIME *t = d2i_ASN1_TIME(NULL, &q, (long)wl);
+    if (!t || q != whole + wl) {
+        ASN1_TIME_free(t);
+        *ok = 0;
+        return 0;
+    }
+    int64_t v = hilt_asn1_time(t);
+    ASN1_TIME_free(t);
+    return v;
+}
+
+/* The inventory's facts straight from the DER; -1 when the certificate is
+ * not one this parser covers (then OpenSSL parses it). */
+static int facts_from_der(const uint8_t *der, size_t n, struct facts *f)
+{
+    struct hilt_rd r, tbs;
+    uint8_t t;
+    const uint8_t *v, *w, *serial, *iss = NULL, *subj = NULL, *spki = NULL, *exts = NULL;
+    size_t vl, wl, sl, il = 0, jl = 0, kl = 0, el = 0;
+    int ok = 1;
+    hilt_rd_init(&r, der, n);
+    if (tlv(&r, &t, &v, &vl, NULL, NULL) < 0 || t != 0x30 || hilt_rd_left(&r)) return -1;
+    hilt_rd_init(&r, v, vl);
+    if (tlv(&r, &t, &v, &vl, NULL, NULL) < 0 || t != 0x30) return -1;
+    hilt_rd_init(&tbs, v, vl);
+    if (tlv(&tbs, &t, &v, &vl, NULL, NULL) < 0) return -1;
+    if (t == 0xa0 && tlv(&tbs, &t, &v, &vl, NULL, NULL) < 0) return -1; /* version */
+    if (t != 0x02 || vl == 0 || vl > 21 || (v[0] & 0x80)) return -1;    /* positive serial */
+    serial = v;
+    sl = vl;
+    if (tlv(&tbs, &t, &v, &vl, NULL, NULL) < 0 || t != 0x30) return -1; /* signature alg */
+    if (tlv(&tbs, &t, &v, &vl, &iss, &il) < 0 || t != 0x30) return -1;
+    if (tlv(&tbs, &t, &v, &vl, NULL, NULL) < 0 || t != 0x30) return -1; /* validity */
+    struct hilt_rd val;
+    hilt_rd_init(&val, v, vl);
+    if (tlv(&val, &t, &v, &vl, &w, &wl) < 0) return -1;
+    f->not_before = der_time(w, wl, &ok);
+    if (tlv(&val, &t, &v, &vl, &w, &wl) < 0) return -1;
+    f->not_after = der_time(w, wl, &ok);
+    if (!ok) return -1;
+    if (tlv(&tbs, &t, &v, &vl, &subj, &jl) < 0 || t != 0x30) return -1;
+    if (tlv(&tbs, &t, &v, &vl, &spki, &kl) < 0 || t != 0x30) return -1;
+    while (hilt_rd_left(&tbs)) {
+        if (tlv(&tbs, &t, &v, &vl, NULL, NULL) < 0) return -1;
+        if (t == 0xa3) {
+            exts = v;
+            el = vl;
+        }
+    }
+    if (key_name(spki, kl, f->key, sizeof(f->key)) < 0) return -1;
+    /* serial as hilt_serial_hex() prints it: lowercase, no leading zero bytes */
+    while (sl > 1 && serial[0] == 0) {
+        serial++;
+        sl--;
+    }
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < sl; i++) {
+        f->serial[2 * i] = hx[serial[i] >> 4];
+        f->serial[2 * i + 1] = hx[serial[i] & 15];
+    }
+    f->serial[2 * sl] = '\0';
+    const unsigned char *q = iss;
+    X509_NAME *in = d2i_X509_NAME(NULL, &q, (long)il);
+    q = subj;
+    X509_NAME *sn = d2i_X509_NAME(NULL, &q, (long)jl);
+    GENERAL_NAMES *gens = NULL;
+    if (exts) {
+        struct hilt_rd er, one;
+        hilt_rd_init(&er, exts, el);
+        if (tlv(&er, &t, &v, &vl, NULL, NULL) == 0 && t == 0x30) {
+            hilt_rd_init(&er, v, vl);
+            while (hilt_rd_left(&er) && !gens) {
+                const uint8_t *oid, *x;
+                size_t ol, xl;
+                if (tlv(&er, &t, &v, &vl, NULL, NULL) < 0 || t != 0x30) break;
+                hilt_rd_init(&one, v, vl);
+                if (tlv(&one, &t, &oid, &ol, NULL, NULL) < 0 || t != 0x06) break;
+                if (!OIDEQ(oid, ol, OID_SAN)) continue;
+                if (tlv(&one, &t, &x, &xl, NULL, NULL) < 0) break;
+                if (t == 0x01 && tlv(&one, &t, &x, &xl, NULL, NULL) < 0) break; /* critical */
+                q = x;
+                if (t == 0x04) gens = d2i_GENERAL_NAMES(NULL, &q, (long)xl);
+            }
+        }
+    }
+    int rc = in && sn ? 0 : -1;
+    if (rc == 0) {
+        hilt_name_fmt(sn, f->subject, sizeof(f->subject));
+        hilt_name_fmt(in, f->issuer, sizeof(f->issuer));
+        names_of(gens, sn, f->names, sizeof(f->names));
+        hilt_issuer_key(iss, il, f->ikey);
+        unsigned char h[32];
+        unsigned hlen = 0;
+        EVP_Digest(der, n, h, &hlen, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < 32; i++) {
+            f->sha[2 * i] = hx[h[i] >> 4];
+            f->sha[2 * i + 1] = hx[h[i] & 15];
+        }
+        f->sha[64] = '\0';
+        f->der = der;
+        f->der_len = n;
+    }
+    GENERAL_NAMES_free(gens);
+    X509_NAME_free(in);
+    X509_NAME_free(sn);
+    ERR_clear_error();
+    return rc;
 }
 
 /* ---- files ------------------------------------------------------------------------- */
 
-/* The certificates of one file's bytes: PEM bundle, DER, or PKCS#12.
- * Returns the stack (maybe empty), or NULL on a PKCS#12 error (noted). */
-static STACK_OF(X509) * read_certs(const uint8_t *p, size_t n, const char *path,
-                                   const struct hilt_import_opts *o, struct hilt_import_stats *s)
+/* One certificate's DER: the fast path, or OpenSSL's parser for what it
+ * does not cover. */
+static int import_der(struct hilt_store *st, const uint8_t *der, size_t n, const char *path,
+                      int line, const struct hilt_import_opts *o, struct hilt_import_stats *s,
+                      struct hilt_err *e)
 {
-    STACK_OF(X509) *sk = NULL;
-    if (hilt_pem_looks_like(p, n)) {
-        /* CERTIFICATE blocks only; other blocks (keys, CSRs) are skipped */
-        struct hilt_pem_scan sc;
-        struct hilt_buf der;
-        char label[64];
-        int line;
-        hilt_buf_init(&der, HILT_IMPORT_FILE_MAX);
-        hilt_pem_scan_init(&sc, p, n, path);
-        sk = sk_X509_new_null();
-        int r;
-        while (sk && (r = hilt_pem_next(&sc, label, sizeof(label), &der, &line, NULL)) == 1) {
-            if (strcmp(label, "CERTIFICATE") && strcmp(label, "TRUSTED CERTIFICATE")) continue;
-            const unsigned char *q = der.data;
-            X509 *x = !strcmp(label, "TRUSTED CERTIFICATE") ? d2i_X509_AUX(NULL, &q, (long)der.len)
-                                                            : d2i_X509(NULL, &q, (long)der.len);
-            if (!x) {
-                note(s, "%s:%d: a CERTIFICATE block that does not parse", path, line);
-                ERR_clear_error();
-                continue;
-            }
-            if (!sk_X509_push(sk, x)) X509_free(x);
-        }
-        hilt_buf_free(&der);
-        return sk;
-    }
-    const unsigned char *q = p;
+    struct facts f;
+    if (facts_from_der(der, n, &f) == 0) return record(st, &f, "imported", "file", path, o, s, e);
+    const unsigned char *q = der;
     X509 *x = d2i_X509(NULL, &q, (long)n);
-    if (x && q == p + n) {
-        sk = sk_X509_new_null();
-        if (sk && sk_X509_push(sk, x)) return sk;
-        sk_X509_free(sk);
+    if (!x || q != der + n) {
         X509_free(x);
-        return NULL;
+        ERR_clear_error();
+        note(s, "%s:%d: a certificate that does not parse", path, line);
+        return 0;
     }
+    int rc = hilt_import_cert(st, x, "imported", "file", path, o, s, e);
     X509_free(x);
-    ERR_clear_error();
-    q = p;
+    return rc;
+}
+
+/* PKCS#12: the leaf and its CA certificates; NULL (noted) when it does not
+ * open, an empty stack when it is not PKCS#12. */
+static STACK_OF(X509) * read_p12(const uint8_t *p, size_t n, const char *path,
+                                 const struct hilt_import_opts *o, struct hilt_import_stats *s)
+{
+    const unsigned char *q = p;
     PKCS12 *p12 = d2i_PKCS12(NULL, &q, (long)n);
     if (!p12) {
         ERR_clear_error();
@@ -196,7 +431,7 @@ static STACK_OF(X509) * read_certs(const uint8_t *p, size_t n, const char *path,
              o->password ? "the --password given" : "an empty password");
         return NULL;
     }
-    sk = ca ? ca : sk_X509_new_null();
+    STACK_OF(X509) *sk = ca ? ca : sk_X509_new_null();
     if (leaf && (!sk || !sk_X509_insert(sk, leaf, 0))) X509_free(leaf);
     return sk;
 }
@@ -216,20 +451,67 @@ static int import_file(struct hilt_store *st, const char *path, const struct hil
         note(s, "%s", fe.msg);
         return 0;
     }
-    STACK_OF(X509) *sk = read_certs(b.data, b.len, path, o, s);
+    int rc = 0;
+    int64_t before = s->certificates;
+    size_t nerr = s->nerrors;
+    if (hilt_pem_looks_like(b.data, b.len)) {
+        /* CERTIFICATE blocks; other blocks (keys, CSRs) are skipped */
+        struct hilt_pem_scan sc;
+        struct hilt_buf der;
+        char label[64];
+        int line, r;
+        hilt_buf_init(&der, HILT_IMPORT_FILE_MAX);
+        hilt_pem_scan_init(&sc, b.data, b.len, path);
+        while (rc == 0 && (r = hilt_pem_next(&sc, label, sizeof(label), &der, &line, NULL)) == 1) {
+            if (!strcmp(label, "CERTIFICATE")) {
+                rc = import_der(st, der.data, der.len, path, line, o, s, e);
+            } else if (!strcmp(label, "TRUSTED CERTIFICATE")) {
+                const unsigned char *q = der.data;
+                X509 *x = d2i_X509_AUX(NULL, &q, (long)der.len);
+                if (x)
+                    rc = hilt_import_cert(st, x, "imported", "file", path, o, s, e);
+                else
+                    note(s, "%s:%d: a TRUSTED CERTIFICATE block that does not parse", path, line);
+                X509_free(x);
+                ERR_clear_error();
+            }
+        }
+        hilt_buf_free(&der);
+    } else {
+        struct facts f;
+        int is_der = facts_from_der(b.data, b.len, &f) == 0;
+        if (!is_der) {
+            const unsigned char *q = b.data;
+            X509 *x = d2i_X509(NULL, &q, (long)b.len);
+            is_der = x && q == b.data + b.len;
+            X509_free(x);
+            ERR_clear_error();
+        }
+        if (is_der) {
+            rc = import_der(st, b.data, b.len, path, 1, o, s, e);
+        } else {
+            STACK_OF(X509) *sk = read_p12(b.data, b.len, path, o, s);
+            if (!sk) {
+                hilt_buf_free(&b);
+                return explicit_file
+                           ? hilt_err_set(e, HILT_E_INPUT, 0, "%s", s->errors[s->nerrors - 1])
+                           : 0;
+            }
+            for (int i = 0; rc == 0 && i < sk_X509_num(sk); i++)
+                rc = hilt_import_cert(st, sk_X509_value(sk, i), "imported", "file", path, o, s, e);
+            sk_X509_pop_free(sk, X509_free);
+        }
+    }
     hilt_buf_free(&b);
-    if (!sk)
-        return explicit_file ? hilt_err_set(e, HILT_E_INPUT, 0, "%s", s->errors[s->nerrors - 1])
-                             : 0;
-    int rc = 0, n = sk_X509_num(sk);
-    if (n == 0 && explicit_file)
-        rc =
-            hilt_err_set(e, HILT_E_INPUT, 0, "%s holds no certificate (PEM, DER or PKCS#12)", path);
-    if (n > 0) s->files++;
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = hilt_import_cert(st, sk_X509_value(sk, i), "imported", "file", path, o, s, e);
-    sk_X509_pop_free(sk, X509_free);
-    return rc;
+    if (rc < 0) return -1;
+    if (s->certificates > before) {
+        s->files++;
+    } else if (explicit_file) {
+        return hilt_err_set(e, HILT_E_INPUT, 0, "%s holds no certificate (PEM, DER or PKCS#12)%s%s",
+                            path, s->nerrors > nerr ? ": " : "",
+                            s->nerrors > nerr ? s->errors[nerr] : "");
+    }
+    return 0;
 }
 
 static int walk(struct hilt_store *st, const char *dir, int depth, const struct hilt_import_opts *o,

@@ -125,6 +125,8 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
                         "ORDER BY id",
                         NULL},
     [ST_CERT_MAX_ID] = {"SELECT COALESCE(MAX(id), 0) FROM certs", NULL},
+    [ST_CERT_SERIAL_TAKEN] = {"SELECT sha256 FROM certs WHERE serial = $1 AND issuer_key = $2",
+                              NULL},
     [ST_CERT_REVOKED_SINCE] = {"SELECT " CERT_COLS ", NULL FROM certs WHERE ca = $1 AND "
                                "revoked_at IS NOT NULL AND revoked_at >= $2",
                                NULL},
@@ -1176,6 +1178,21 @@ int hilt_store_cert_changed_ca(struct hilt_store *s, const char *ca, int64_t *af
     struct hilt_val q[] = {HV_S(ca), HV_I(revoked_since)};
     if (exec(s, ST_CERT_REVOKED_SINCE, q, 2, list_cb, &ns.l, NULL, e) < 0) return -1;
     return ns.l.stopped;
+}
+
+static int sha_cb(const struct hilt_val *c, int n, void *arg)
+{
+    if (n > 0) snprintf(arg, 65, "%s", str_col(&c[0]));
+    return 1;
+}
+
+int hilt_store_cert_serial_taken(struct hilt_store *s, const char *serial, const char *issuer_key,
+                                 char sha256[65], struct hilt_err *e)
+{
+    sha256[0] = '\0';
+    struct hilt_val p[] = {HV_S(serial), HV_S(issuer_key ? issuer_key : "")};
+    if (exec(s, ST_CERT_SERIAL_TAKEN, p, 2, sha_cb, sha256, NULL, e) < 0) return -1;
+    return sha256[0] != '\0';
 }
 
 int hilt_store_cert_count(struct hilt_store *s, const struct hilt_cert_filter *f, int64_t *out,

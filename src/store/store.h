@@ -122,6 +122,9 @@ int hilt_store_cert_add(struct hilt_store *s, const struct hilt_cert_rec *r, con
 int hilt_store_cert_add_many(struct hilt_store *s, const struct hilt_cert_rec *recs,
                              const uint8_t *const *ders, const size_t *lens,
                              const struct hilt_audit_ev *evs, size_t n, struct hilt_err *e);
+/* Is (serial, issuer_key) taken? 1 yes (sha256 = that certificate's), 0 no. */
+int hilt_store_cert_serial_taken(struct hilt_store *s, const char *serial, const char *issuer_key,
+                                 char sha256[65], struct hilt_err *e);
 /* key: a serial or a SHA-256, lowercase hex (colons and case are normalised).
  * der may be NULL. Returns 1 found, 0 not found, -1 error. */
 int hilt_store_cert_get(struct hilt_store *s, const char *key, struct hilt_cert_rec *out,
