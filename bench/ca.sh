@@ -98,10 +98,16 @@ else
   for attempt in 1 2 3; do # another process may take the port first
     HILT_HOME="$OH" "$HILT" ocsp serve --listen "127.0.0.1:$PORT" > "$OH/serve.log" 2>&1 &
     pids+=($!)
-    wait_port "$PORT" && break
+    for _ in $(seq 1 400); do
+      grep -q "listening on" "$OH/serve.log" && break
+      kill -0 "${pids[-1]}" 2>/dev/null || break
+      sleep 0.05
+    done
+    grep -q "listening on" "$OH/serve.log" && break
     grep -q "in use" "$OH/serve.log" || { cat "$OH/serve.log"; exit 1; }
     PORT=$(free_port)
   done
+  grep -q "listening on" "$OH/serve.log" || { cat "$OH/serve.log"; exit 1; }
   sed -n 's/^hilt ocsp serve: \(CA.*\)/  \1/p' "$OH/serve.log"
   openssl ocsp -issuer "$OH/inter.pem" -cert "$OH/one.crt" -no_nonce -reqout "$OH/req.der" >/dev/null 2>&1
   enc=$(base64 -w0 "$OH/req.der" | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
