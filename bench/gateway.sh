@@ -68,6 +68,7 @@ cpu_ticks() { local t=0 p; for p in $(tree "$1"); do [[ -r /proc/$p/stat ]] && t
 rss_kib() { local t=0 p; for p in $(tree "$1"); do [[ -r /proc/$p/status ]] && t=$((t + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))); done; echo $t; }
 TCK=$(getconf CLK_TCK)
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else print a[int((NR + 1) / 2)]}'; }
+minimum() { sort -n | head -1 | awk 'END {if (NR == 0) print "-"; else print $1}'; }
 
 # ---- shared pieces: certificate, backend, load client --------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" \
@@ -260,6 +261,7 @@ measure() { # NAME -> appends "metric value" lines to $T/res.NAME
   wait $gp
   echo "idle_KiB $(awk -v a="$r0" -v b="$r1" -v n="$IDLE_N" 'BEGIN {printf "%.1f", (b - a) / n}')" >> "$T/res.$name"
   stop_server
+  return 0
 }
 
 
@@ -273,12 +275,17 @@ metrics="full_us full_gl_us resumed_us bulk_MBps bulk_wall_MBps p99_add_us p50_a
 declare -A V
 for s in $SERVERS; do
   for m in $metrics; do V[$s.$m]=$(awk -v m=$m '$1 == m {print $2}' "$T/res.$s" 2>/dev/null | median); done
+  for m in full_us resumed_us; do V[$s.$m.min]=$(awk -v m=$m '$1 == m {print $2}' "$T/res.$s" 2>/dev/null | minimum); done
 done
 printf '\n%-9s %9s %11s %11s %10s %15s %11s %11s %9s %12s %14s\n' server full_us full_gl_us resumed_us bulk_MBps "bulk_wall_MBps" p99_add_us p50_add_us idle_KiB full_failed resumed_count
 for s in $SERVERS; do
   printf '%-9s %9s %11s %11s %10s %15s %11s %11s %9s %12s %14s\n' "$s" "${V[$s.full_us]}" "${V[$s.full_gl_us]}" "${V[$s.resumed_us]}" "${V[$s.bulk_MBps]}" \
     "${V[$s.bulk_wall_MBps]}" "${V[$s.p99_add_us]}" "${V[$s.p50_add_us]}" "${V[$s.idle_KiB]}" "${V[$s.full_failed]}" "${V[$s.resumed_count]}"
 done
+printf '\nlowest of the rounds (on a shared machine the least disturbed round is the closest to the intrinsic cost)\n'
+printf '%-9s %9s %11s\n' server full_us resumed_us
+for s in $SERVERS; do printf '%-9s %9s %11s\n' "$s" "${V[$s.full_us.min]}" "${V[$s.resumed_us.min]}"; done
+printf 'load average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ " $SERVERS " == *" hilt "* ]]; then
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
   printf '\nratio to hilt (cost rows: peer/hilt, so >1 = hilt cheaper; throughput row: hilt/peer, so >1 = hilt faster)\n'

@@ -31,7 +31,7 @@ cat "$P/srv.pem" "$P/root.pem" > "$P/srv-chain.pem"
 
 # ---- backends -----------------------------------------------------------------
 NGX=$T/nginx; mkdir -p "$NGX"
-P_PLAIN=$(free_port); P_TLS=$(free_port); P_LEGACY=$(free_port); P_PP2=$(free_port)
+P_PLAIN=$(free_port); P_TLS=$(free_port); P_LEGACY=$(free_port); P_PP2=$(free_port); P_UMTLS=$(free_port)
 cat > "$NGX/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -49,6 +49,12 @@ http {
         ssl_certificate $P/upstream.pem; ssl_certificate_key $P/upstream.key;
         ssl_protocols TLSv1.2 TLSv1.3;
         location / { return 200 "tls-backend \$ssl_protocol\n"; }
+    }
+    server {
+        listen 127.0.0.1:$P_UMTLS ssl;
+        ssl_certificate $P/upstream.pem; ssl_certificate_key $P/upstream.key;
+        ssl_verify_client on; ssl_client_certificate $P/clientca.pem;
+        location / { return 200 "upstream-mtls \$ssl_client_s_dn\n"; }
     }
     server {
         listen 127.0.0.1:$P_LEGACY ssl;
@@ -124,7 +130,7 @@ wait_port "$P_ECHO" || { fail gateway_echod "echo backend did not start"; exit 0
 GW=$T/gw; mkdir -p "$GW"
 cp "$P/srv-chain.pem" "$GW/cert.pem"; cp "$P/srv.key" "$GW/key.pem"
 L_WEB=$(free_port); L_TLS=$(free_port); L_LEGACY=$(free_port); L_MTLS=$(free_port)
-L_STRICT=$(free_port); L_MID=$(free_port); L_ECHO=$(free_port); ADMIN=$(free_port)
+L_STRICT=$(free_port); L_MID=$(free_port); L_ECHO=$(free_port); ADMIN=$(free_port); L_UMTLS=$(free_port)
 cat > "$GW/policy.yaml" <<EOF
 profiles:
   legacy-tls10:
@@ -176,6 +182,11 @@ listeners:
     profile: intermediate
     certificates: [{cert: cert.pem, key: key.pem}]
     routes: [{sni: "*", backend: plain}]
+  - name: umtls
+    listen: 127.0.0.1:$L_UMTLS
+    profile: modern
+    certificates: [{cert: cert.pem, key: key.pem}]
+    routes: [{sni: "*", backend: umtls}]
   - name: echo
     listen: 127.0.0.1:$L_ECHO
     profile: modern
@@ -193,6 +204,9 @@ backends:
     tls: {enabled: true, profile: legacy-tls10, ca: $P/root.pem, sni: legacy.internal}
   - name: pp2
     servers: ["127.0.0.1:$P_PP2"]
+  - name: umtls
+    servers: ["127.0.0.1:$P_UMTLS"]
+    tls: {enabled: true, ca: $P/root.pem, sni: upstream.internal, cert: $P/alice.pem, key: $P/alice.key}
   - name: echo
     servers: ["127.0.0.1:$P_ECHO"]
     health: {interval: 500ms, timeout: 300ms, rise: 1, fall: 1}
@@ -235,6 +249,10 @@ timeout 10 openssl s_client -connect "127.0.0.1:$L_WEB" -servername localhost </
 # TLS backend, verified against its CA
 out=$(curl_gw "$L_TLS" 2>&1)
 [[ "$out" == tls-backend\ TLSv1.* ]] && pass gateway_tls_backend || fail gateway_tls_backend "$out"
+
+# upstream mTLS: the gateway presents its client certificate to the backend
+out=$(curl_gw "$L_UMTLS" 2>&1)
+[[ "$out" == "upstream-mtls CN=alice" ]] && pass gateway_upstream_mtls || fail gateway_upstream_mtls "$out"
 
 # the legacy appliance: only TLS 1.0, reached through translation
 timeout 10 openssl s_client -connect "127.0.0.1:$P_LEGACY" -tls1_2 </dev/null >"$T/direct12" 2>&1
