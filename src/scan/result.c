@@ -133,6 +133,28 @@ static const char *yes_no(int v)
     return v < 0 ? "n/a" : v ? "yes" : "no";
 }
 
+static const char *group_name(uint16_t code)
+{
+    const struct hilt_group *g = hilt_group_by_code(code);
+    return g ? g->iana : "?";
+}
+
+static const char *sigalg_name(uint16_t code)
+{
+    const struct hilt_sigalg *s = hilt_sigalg_by_code(code);
+    return s ? s->iana : "?";
+}
+
+/* "TLSv1.3: a, b; TLSv1.2: c" - either list may be empty. */
+static void print_code_lists(FILE *f, const uint16_t *v13, int n13, const uint16_t *v12, int n12,
+                             const char *(*name)(uint16_t))
+{
+    for (int i = 0; i < n13; i++)
+        fprintf(f, "%s%s", i ? ", " : "TLSv1.3: ", name(v13[i]));
+    for (int i = 0; i < n12; i++)
+        fprintf(f, "%s%s", i ? ", " : (n13 ? "; TLSv1.2: " : "TLSv1.2: "), name(v12[i]));
+}
+
 void hilt_scan_result_print(FILE *f, const struct hilt_scan_result *r, int color)
 {
     const char *red = "\033[31m", *green = "\033[32m", *yellow = "\033[33m", *bold = "\033[1m",
@@ -166,33 +188,16 @@ void hilt_scan_result_print(FILE *f, const struct hilt_scan_result *r, int color
             fprintf(f, "    %s0x%04x %s%s\n", C(weak ? red : ""), sv->suites[i],
                     c ? hilt_cipher_name(c) : "?", C(weak ? off : ""));
         }
-    }
-    if (r->ngroups13 || r->ngroups12 || r->dh_bits) {
+    }    if (r->ngroups13 || r->ngroups12 || r->dh_bits) {
         fprintf(f, "  groups  ");
-        for (int i = 0; i < r->ngroups13; i++) {
-            const struct hilt_group *g = hilt_group_by_code(r->groups13[i]);
-            fprintf(f, "%s%s", i ? ", " : "TLSv1.3: ", g ? g->iana : "?");
-        }
-        for (int i = 0; i < r->ngroups12; i++) {
-            const struct hilt_group *g = hilt_group_by_code(r->groups12[i]);
-            fprintf(f, "%s%s", i ? ", " : (r->ngroups13 ? "; TLSv1.2: " : "TLSv1.2: "),
-                    g ? g->iana : "?");
-        }
+        print_code_lists(f, r->groups13, r->ngroups13, r->groups12, r->ngroups12, group_name);
         if (r->dh_bits)
             fprintf(f, "%sDHE %d bits", r->ngroups13 || r->ngroups12 ? "; " : "", r->dh_bits);
         fprintf(f, "\n");
     }
-    if (r->nsigalgs13 || r->nsigalgs12) {
-        fprintf(f, "  sigalgs ");
-        for (int i = 0; i < r->nsigalgs13; i++) {
-            const struct hilt_sigalg *s = hilt_sigalg_by_code(r->sigalgs13[i]);
-            fprintf(f, "%s%s", i ? ", " : "TLSv1.3: ", s ? s->iana : "?");
-        }
-        for (int i = 0; i < r->nsigalgs12; i++) {
-            const struct hilt_sigalg *s = hilt_sigalg_by_code(r->sigalgs12[i]);
-            fprintf(f, "%s%s", i ? ", " : (r->nsigalgs13 ? "; TLSv1.2: " : "TLSv1.2: "),
-                    s ? s->iana : "?");
-        }
+    if (r->nsigalgs13 || r->nsigalgs12) {        fprintf(f, "  sigalgs ");
+        print_code_lists(f, r->sigalgs13, r->nsigalgs13, r->sigalgs12, r->nsigalgs12,
+                         sigalg_name);
         fprintf(f, "\n");
     }
     for (int i = 0; i < r->ncerts; i++) {
