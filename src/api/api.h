@@ -21,7 +21,7 @@
 #ifndef HILT_API_API_H
 #define HILT_API_API_H
 
-#include "api/http.h"
+#include "api/handler.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -117,10 +117,10 @@ int hilt_api_request_state(struct hilt_api *api, const char *request_id, int *st
 void hilt_api_count(struct hilt_api *api, const char *series, uint64_t n);
 
 /* Mount-point handlers. */
-void hilt_rest_handle(struct hilt_api *api, const struct hilt_http_req *req,
-                      struct hilt_http_resp *resp);
-void hilt_acme_handle(struct hilt_api *api, const struct hilt_http_req *req,
-                      struct hilt_http_resp *resp);
+void hilt_rest_handle(struct hilt_api *api, const struct hilt_req *req,
+                      struct hilt_reply *resp);
+void hilt_acme_handle(struct hilt_api *api, const struct hilt_req *req,
+                      struct hilt_reply *resp);
 /* Module set-up after the store and CA are open, before listening. */
 int hilt_rest_init(struct hilt_api *api, struct hilt_err *e);
 void hilt_rest_free(struct hilt_api *api);
