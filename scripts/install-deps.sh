@@ -20,6 +20,7 @@ peer_pkgs=(
   python3  # impact.sh/simulate.sh serve /observed and AIA issuers (http.server); gen_clients.py
   prometheus           # gateway.sh: Debian's Prometheus scrapes the gateway's /metrics
   libnginx-mod-stream  # bench/gateway.sh: nginx as an L4 TLS proxy (stream module)
+  certbot lego pebble  # acme_*.sh, bench/acme.sh: real ACME clients and Let's Encrypt's test server
 )
 
 missing=()
