@@ -86,7 +86,12 @@ struct hilt_api {
     size_t nresolve;
     void *rest; /* api/rest.c */
     void *acme; /* api/acme.c */
-    void *priv; /* api/server.c */
+    void *priv; /* api/httpd.c (the server; api/server.c in the first sketch) */
+    /* added by the REST/approvals side: */
+    int issue_on_approve; /* 1 (default): an approval issues at once; 0: an
+                           * issuer's POST /v1/requests/ID/issue does */
+    void *metrics;        /* api/api_metrics.c: what hilt_api_count() adds to
+                           * (NULL: counts are dropped, as in unit tests) */
 };
 
 /* Does a pre-approved scope cover every name of the request, its env and

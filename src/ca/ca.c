@@ -96,6 +96,13 @@ static void audit_best_effort(struct hilt_store *st, const char *action, const c
     hilt_store_audit_append(st, &ev, NULL);
 }
 
+static void audit_as(struct hilt_store *st, const char *actor, const char *action,
+                     const char *object, const char *result)
+{
+    struct hilt_audit_ev ev = {actor, action, object, result};
+    hilt_store_audit_append(st, &ev, NULL);
+}
+
 int hilt_ca_init(struct hilt_store *st, const char *home, const struct hilt_ca_init_opts *o,
                  struct hilt_err *e)
 {
@@ -437,14 +444,14 @@ struct subj_cache {
     struct hilt_names csr_names;
 };
 
-static void audit_rejected(struct hilt_ca *ca, const struct hilt_names *names,
+static void audit_rejected(struct hilt_ca *ca, const char *actor, const struct hilt_names *names,
                            const struct hilt_err *e)
 {
     char joined[2048], obj[2200], res[1100];
     join_names(names, joined, sizeof(joined));
     snprintf(obj, sizeof(obj), "names=%s", joined[0] ? joined : "-");
     snprintf(res, sizeof(res), "rejected: %s", e ? e->msg : "");
-    audit_best_effort(ca->st, "cert.issue", obj, res);
+    audit_as(ca->st, actor, "cert.issue", obj, res);
 }
 
 /* The checks of one request (names, CSR, key, lifetime). A CSR is
@@ -785,7 +792,7 @@ static int issue_many(struct hilt_ca *ca, const struct hilt_issue_req *reqs, siz
             hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
             goto out;
         }
-        evs[i] = (struct hilt_audit_ev){NULL, "cert.issue", objs[i], "ok"};
+        evs[i] = (struct hilt_audit_ev){reqs[i].actor, "cert.issue", objs[i], "ok"};
         ders[i] = o->der;
         dlens[i] = o->der_len;
     }
@@ -807,7 +814,7 @@ static int issue_many(struct hilt_ca *ca, const struct hilt_issue_req *reqs, siz
     goto out;
 refused:
     /* refused before anything was recorded: audited as such */
-    audit_rejected(ca, &pp[i].names, e);
+    audit_rejected(ca, reqs[i].actor, &pp[i].names, e);
     if (n > 1) hilt_err_prefix(e, "batch request %zu of %zu", i + 1, n);
     goto out;
 out_recorded:

@@ -85,6 +85,8 @@ struct hilt_issue_req {
     int64_t lifetime;       /* seconds; 0 = 90 days */
     const char *owner, *service, *env;
     const char *pipeline; /* how it is renewed ("manifest:NAME", …); NULL = none */
+    const char *actor;    /* who asked, for the audit record (hilt serve: the principal);
+                           * NULL = hilt_audit_actor() */
 };
 
 struct hilt_issued {

@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "store/store_api.h"
 #include "store/store_int.h"
 
 #include <ctype.h>
@@ -204,6 +205,9 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
     [ST_NOTIFY_INSERT] = {"INSERT INTO notifications(sha256, threshold, sent_at, channel) VALUES "
                           "($1, $2, $3, $4) ON CONFLICT (sha256, threshold) DO NOTHING",
                           NULL},
+#define HILT_STMT(id, sql, pg) [id] = {sql, pg},
+#include "store/store_api_stmts.h"
+#undef HILT_STMT
 };
 
 /* ---- migrations ---------------------------------------------------------- */
@@ -334,6 +338,7 @@ static const char *const m2_pg[] = {
 static const struct hilt_migration migrations[] = {
     {1, m1_sqlite, m1_pg},
     {2, m2_sqlite, m2_pg},
+    {3, hilt_store_m3_sqlite, hilt_store_m3_pg}, /* store_api.c: hilt serve */
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -99,6 +99,12 @@ enum hilt_stmt {
     ST_RENEWAL_DELETE,
     ST_NOTIFY_GET,
     ST_NOTIFY_INSERT,
+/* Statements of modules with a schema of their own, each in its X-macro
+ * file of HILT_STMT(ID, sql, pg) lines: store_api_stmts.h (schema 3, hilt
+ * serve: principals, tokens, grants, requests, leases). */
+#define HILT_STMT(id, sql, pg) id,
+#include "store/store_api_stmts.h"
+#undef HILT_STMT
     ST_COUNT
 };
 
