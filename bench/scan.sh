@@ -30,7 +30,7 @@ for tool in sslscan nginx jq bc; do command -v $tool >/dev/null || { echo "missi
 free_port() { local p; while :; do p=$((20000 + RANDOM % 12000)); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-ratio() { echo "scale=3; $1 / $2" | bc; }
+ratio() { echo "scale=5; $1 / $2" | bc | sed "s/^\./0./"; }
 
 cd "$T"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key -subj "/CN=localhost" -days 30 -out ec.pem 2>/dev/null
