@@ -151,7 +151,10 @@ static int copy_str(char *dst, size_t cap, const char *src)
     return 0;
 }
 
-int hilt_jws_parse(const void *body, size_t len, struct hilt_jws *out, struct hilt_err *e)
+/* inner: the inner JWS of a key change (RFC 8555 §7.3.5), which carries
+ * no nonce and must carry a jwk. */
+static int jws_parse(const void *body, size_t len, struct hilt_jws *out, int inner,
+                     struct hilt_err *e)
 {
     memset(out, 0, sizeof(*out));
     json_t *root = NULL, *hdr = NULL;
@@ -210,11 +213,20 @@ int hilt_jws_parse(const void *body, size_t len, struct hilt_jws *out, struct hi
         goto out;
     }
     const char *nonce = str_member(hdr, "nonce"), *url = str_member(hdr, "url");
-    if (!nonce || !nonce[0]) {
+    if (inner) {
+        if (json_object_get(hdr, "nonce")) {
+            problem(e, HILT_ACME_MALFORMED, "the inner JWS of a key change must not carry a nonce (RFC 8555 §7.3.5)%s", NULL);
+            goto out;
+        }
+        if (!json_object_get(hdr, "jwk")) {
+            problem(e, HILT_ACME_MALFORMED, "the inner JWS of a key change must carry the new key as jwk (RFC 8555 §7.3.5)%s", NULL);
+            goto out;
+        }
+    } else if (!nonce || !nonce[0]) {
         problem(e, HILT_ACME_BAD_NONCE, "the protected header has no nonce%s", NULL);
         goto out;
     }
-    if (copy_str(out->nonce, sizeof(out->nonce), nonce) < 0) {
+    if (!inner && copy_str(out->nonce, sizeof(out->nonce), nonce) < 0) {
         problem(e, HILT_ACME_BAD_NONCE, "the nonce is too long%s", NULL);
         goto out;
     }
@@ -264,6 +276,16 @@ out:
     json_decref(hdr);
     free(hdr_raw);
     return rc;
+}
+
+int hilt_jws_parse(const void *body, size_t len, struct hilt_jws *out, struct hilt_err *e)
+{
+    return jws_parse(body, len, out, 0, e);
+}
+
+int hilt_jws_parse_inner(const void *body, size_t len, struct hilt_jws *out, struct hilt_err *e)
+{
+    return jws_parse(body, len, out, 1, e);
 }
 
 /* ---------- verification ---------- */

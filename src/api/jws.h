@@ -61,6 +61,9 @@ struct hilt_jws {
 };
 
 int hilt_jws_parse(const void *body, size_t len, struct hilt_jws *out, struct hilt_err *e);
+/* The inner JWS of a key change (RFC 8555 §7.3.5): the same rules, except
+ * that it must carry a jwk (the new key) and no nonce. */
+int hilt_jws_parse_inner(const void *body, size_t len, struct hilt_jws *out, struct hilt_err *e);
 /* 0 when the signature verifies with `key` under the header's alg (and the key
  * suits the alg: P-256 for ES256, RSA >= 2048 for RS256, …). */
 int hilt_jws_verify(const struct hilt_jws *j, EVP_PKEY *key, struct hilt_err *e);
@@ -82,7 +85,8 @@ int hilt_b64url_decode(const char *in, size_t len, unsigned char **out, size_t *
 /* Sign a flattened JWS (for clients, load generators and tests): alg is
  * chosen from the key (ES256/ES384/RS256/EdDSA); the header holds nonce, url
  * and either kid (when not NULL) or the key's jwk. payload NULL means
- * POST-as-GET. Returns a malloc'd JSON string. */
+ * POST-as-GET; nonce NULL leaves the nonce out (a key change's inner JWS).
+ * Returns a malloc'd JSON string. */
 char *hilt_jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
                     const char *payload, struct hilt_err *e);
 

@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "store/store_acme.h"
 #include "store/store_api.h"
 #include "store/store_int.h"
 
@@ -207,6 +208,7 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
                           NULL},
 #define HILT_STMT(id, sql, pg) [id] = {sql, pg},
 #include "store/store_api_stmts.h"
+#include "store/store_acme_stmts.h"
 #undef HILT_STMT
 };
 
@@ -339,6 +341,7 @@ static const struct hilt_migration migrations[] = {
     {1, m1_sqlite, m1_pg},
     {2, m2_sqlite, m2_pg},
     {3, hilt_store_m3_sqlite, hilt_store_m3_pg}, /* store_api.c: hilt serve */
+    {4, hilt_store_m4_sqlite, hilt_store_m4_pg}, /* store_acme.c: ACME */
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -104,6 +104,7 @@ enum hilt_stmt {
  * serve: principals, tokens, grants, requests, leases). */
 #define HILT_STMT(id, sql, pg) id,
 #include "store/store_api_stmts.h"
+#include "store/store_acme_stmts.h" /* schema 4: ACME (store_acme.c) */
 #undef HILT_STMT
     ST_COUNT
 };
