@@ -117,11 +117,13 @@ if (( FLEET > 0 )); then
   (( started )) || { echo "  could not give nginx $FLEET free ports"; exit 1; }
   for i in $(seq 0 $((FLEET - 1))); do echo "127.0.0.1:$((base + i))"; done > targets.txt
   t0=$(now_ms)
-  "$HILT" scan --json --no-revocation --targets targets.txt --concurrency 200 > fleet.jsonl 2>fleet.err
+  /usr/bin/time -f "%U %S" -o fleet.cpu "$HILT" scan --json --no-revocation --targets targets.txt --concurrency 200 > fleet.jsonl 2>fleet.err
   t1=$(now_ms)
   done_n=$(grep -c '"target"' fleet.jsonl); reach=$(grep -c '"reachable": *true' fleet.jsonl || true)
   reach=$(jq -s 'map(select(.reachable == true)) | length' fleet.jsonl 2>/dev/null || echo "?")
   conns=$(jq -s 'map(.connections // 0) | add' fleet.jsonl 2>/dev/null || echo "?")
   printf '  %d targets scanned (%s reachable, %s connections) in %d ms  (goal < 10000 ms)\n' "$done_n" "$reach" "$conns" $((t1 - t0))
+  read -r cu cs < <(tail -1 fleet.cpu)
+  printf '  hilt used %s s user + %s s system CPU (the rest of the 2 cores: nginx and the kernel)\n' "$cu" "$cs"
   [[ "$reach" != "$done_n" ]] && { echo "  unreachable, e.g.:"; jq -s -r "map(select(.reachable == false)) | .[0:3][] | \"    \\(.target.target): \\(.error)\"" fleet.jsonl; tail -3 fleet.err; grep -v "\[warn\]" ngx/logs/error.log | tail -5; }
 fi
