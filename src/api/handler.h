@@ -43,6 +43,8 @@ struct hilt_req {
     size_t body_len;
     const char *remote;   /* "ip:port" of the peer */
     X509 *client_cert;    /* verified mTLS client certificate, or NULL */
+    const char *client_cert_error; /* a certificate was presented but did not verify
+                                    * against the CA: why (client_cert is NULL then) */
     const char *base_url; /* "https://host:port" the client used, for absolute URLs */
 };
 
