@@ -1,6 +1,8 @@
 /* handler.c - response building for hilt serve's handlers (api/handler.h). */
 #include "api/handler.h"
 
+#include "core/json.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +85,9 @@ void hilt_reply_problem(struct hilt_reply *r, int status, const char *type,
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    json_t *o = json_pack("{s:s, s:s, s:i}", "type", type, "detail", detail, "status", status);
+    /* detail may quote peer input: hilt_json_str() keeps bad UTF-8 from
+     * turning the problem document into a bare 500 */
+    json_t *o = json_pack("{s:s, s:o, s:i}", "type", type, "detail", hilt_json_str(detail),
+                          "status", status);
     hilt_reply_json_type(r, status, "application/problem+json", o);
 }

@@ -232,8 +232,10 @@ static int listener(struct ctx *x, const struct yt_node *n, struct hilt_serve_li
     if (!l->listen[0]) return perr(x, n, "a listener needs 'listen: ADDR:PORT'");
     struct hilt_hostport hp;
     struct hilt_err tmp = {0};
-    if (hilt_hostport_parse(l->listen, 0, &hp, &tmp) < 0 || !hp.is_ip)
+    if (hilt_hostport_parse(l->listen, 0, &hp, &tmp) < 0 || !hp.is_ip) {
+        push(x, ".listen");
         return perr(x, get(n, "listen"), "'%s' is not IP:PORT ([v6]:PORT)", l->listen);
+    }
     const struct yt_node *cc = get(n, "client_certificates");
     if (cc) {
         size_t old = push(x, ".client_certificates");
