@@ -434,6 +434,50 @@ static void protocol_bounds(void **state)
     hilt_buf_free(&b);
 }
 
+/* A batch large enough to be split across threads (file keys): every
+ * signature verifies against its own digest, in its own slot. */
+static void parallel_batch(void **state)
+{
+    (void)state;
+    struct hilt_err e = {0};
+    char dir[] = "/tmp/hilt-sig-par.XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/k.pem", dir);
+    struct hilt_keyspec ks;
+    assert_int_equal(hilt_keyspec_parse("ec-p256", &ks, &e), 0);
+    EVP_PKEY *k = hilt_key_generate(&ks, &e);
+    assert_non_null(k);
+    assert_int_equal(hilt_key_save(path, k, &e), 0);
+    char ref[80];
+    snprintf(ref, sizeof(ref), "file:%s", path);
+    struct hilt_ca_signer *s = NULL;
+    assert_int_equal(hilt_signer_open(ref, "/", &s, &e), 0);
+    enum { N = 301 };
+    static uint8_t dg[N * 32], sigs[N * HILT_SIG_MAX];
+    static size_t lens[N];
+    for (size_t i = 0; i < sizeof(dg); i++)
+        dg[i] = (uint8_t)(i * 131 + 7);
+    assert_int_equal(hilt_signer_sign_digests(s, NID_sha256, dg, 32, N, sigs, lens, &e), 0);
+    EVP_PKEY_CTX *vc = EVP_PKEY_CTX_new(k, NULL);
+    assert_non_null(vc);
+    assert_int_equal(EVP_PKEY_verify_init(vc), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_signature_md(vc, EVP_sha256()), 1);
+    for (size_t i = 0; i < N; i++) {
+        assert_true(lens[i] > 0 && lens[i] <= HILT_SIG_MAX);
+        assert_int_equal(EVP_PKEY_verify(vc, sigs + i * HILT_SIG_MAX, lens[i], dg + i * 32, 32), 1);
+        /* and not against its neighbour's digest */
+        size_t j = (i + 1) % N;
+        assert_int_not_equal(EVP_PKEY_verify(vc, sigs + i * HILT_SIG_MAX, lens[i], dg + j * 32, 32),
+                             1);
+    }
+    ERR_clear_error();
+    EVP_PKEY_CTX_free(vc);
+    hilt_signer_close(s);
+    EVP_PKEY_free(k);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -442,8 +486,8 @@ int main(void)
         cmocka_unit_test(reexec_and_rsa),
         cmocka_unit_test(killed_signer),
         cmocka_unit_test(stopped_signer),
-        cmocka_unit_test(child_cannot_load),
-        cmocka_unit_test(protocol_bounds),
+        cmocka_unit_test(child_cannot_load),        cmocka_unit_test(protocol_bounds),
+        cmocka_unit_test(parallel_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
