@@ -23,7 +23,9 @@
 #include "x509/pem.h"
 #include "x509/revocation.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,21 +244,29 @@ static json_t *cert_json(const struct hilt_api_cert_row *c)
     return o;
 }
 
-/* leaf and chain as PEM strings into o */
+/* leaf and chain as PEM strings into o, straight from the DER (no X509
+ * decoded: OpenSSL 3's public-key decoders cost more than a signature) */
 static void add_pem(struct hilt_api *api, json_t *o, const uint8_t *der, size_t len)
 {
-    const unsigned char *q = der;
-    X509 *x = d2i_X509(NULL, &q, (long)len);
-    if (!x) return;
+    if (!der || !len || len > (1u << 20)) return;
     struct hilt_buf b;
-    hilt_buf_init(&b, 1 << 20);
-    if (hilt_certs_to_pem(&b, &x, 1) == 0)
-        json_object_set_new(o, "certificate", hilt_json_str(hilt_buf_cstr(&b)));
-    hilt_buf_reset(&b);
-    if (hilt_ca_chain_pem(api->ca, x, &b) == 0)
+    hilt_buf_init(&b, 4u << 20);
+    size_t b64 = 4 * ((len + 2) / 3);
+    char *enc = malloc(b64 + 1);
+    if (!enc) goto out;
+    EVP_EncodeBlock((unsigned char *)enc, der, (int)len);
+    hilt_buf_add_str(&b, "-----BEGIN CERTIFICATE-----\n");
+    for (size_t i = 0; i < b64; i += 64) {
+        hilt_buf_add(&b, enc + i, b64 - i < 64 ? b64 - i : 64);
+        hilt_buf_add(&b, "\n", 1);
+    }
+    hilt_buf_add_str(&b, "-----END CERTIFICATE-----\n");
+    free(enc);
+    json_object_set_new(o, "certificate", hilt_json_str(hilt_buf_cstr(&b)));
+    if (hilt_ca_chain_pem(api->ca, NULL, &b) == 0)
         json_object_set_new(o, "chain", hilt_json_str(hilt_buf_cstr(&b)));
+out:
     hilt_buf_free(&b);
-    X509_free(x);
 }
 
 /* ---- authentication ------------------------------------------------------------------------ */
@@ -403,13 +413,48 @@ static int str_field(json_t *j, const char *k, size_t max, const char **out, str
 /* ---- handlers ----------------------------------------------------------------------------------
  */
 
-/* Names of a CSR as the CA will read them (CN, then SAN DNS and IP), for
- * the authorisation check before the workflow's own checks. */
+/* The names a CSR asks for (CN, then SAN DNS and IP), lowercased, for the
+ * authorisation check. No signature check here: hilt_api_submit() makes the
+ * CA's full check (and audits a refusal) before anything is stored. */
 static int csr_names(X509_REQ *csr, struct hilt_names *out, struct hilt_err *e)
 {
+    X509_NAME *subj = X509_REQ_get_subject_name(csr);
+    int i = subj ? X509_NAME_get_index_by_NID(subj, NID_commonName, -1) : -1;
+    char nb[300];
     struct hilt_issue_rules rules;
     hilt_issue_rules_init(&rules);
-    return hilt_csr_check(csr, &rules, "CSR", out, e);
+    if (i >= 0) {
+        ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+        int l = ASN1_STRING_length(s);
+        if (l > 0 && l < (int)sizeof(nb)) {
+            memcpy(nb, ASN1_STRING_get0_data(s), (size_t)l);
+            nb[l] = '\0';
+            if (hilt_names_add(out, nb, &rules, e) < 0) return -1;
+        }
+    }
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+    GENERAL_NAMES *gens = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
+    int rc = 0;
+    for (int k = 0; rc == 0 && gens && k < sk_GENERAL_NAME_num(gens); k++) {
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, k);
+        if (g->type == GEN_DNS) {
+            int l = ASN1_STRING_length(g->d.dNSName);
+            if (l <= 0 || l >= (int)sizeof(nb)) continue;
+            memcpy(nb, ASN1_STRING_get0_data(g->d.dNSName), (size_t)l);
+            nb[l] = '\0';
+            rc = hilt_names_add(out, nb, &rules, e);
+        } else if (g->type == GEN_IPADD) {
+            const unsigned char *ip = ASN1_STRING_get0_data(g->d.iPAddress);
+            int l = ASN1_STRING_length(g->d.iPAddress);
+            if ((l == 4 && inet_ntop(AF_INET, ip, nb, sizeof(nb))) ||
+                (l == 16 && inet_ntop(AF_INET6, ip, nb, sizeof(nb))))
+                rc = hilt_names_add(out, nb, &rules, e);
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (rc == 0 && !out->n) rc = hilt_err_set(e, HILT_E_INPUT, 0, "CSR: no name to certify");
+    return rc;
 }
 
 static void h_create(struct hilt_api *api, const struct hilt_auth *a, const struct hilt_req *rq,

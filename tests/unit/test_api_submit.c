@@ -250,7 +250,7 @@ static void preapproved_issues(void **state)
     if (rc) fprintf(stderr, "submit: %s\n", e.msg);
     assert_int_equal(rc, 0);
     assert_int_equal(s, HILT_SUBMIT_ISSUED);
-    assert_non_null(iss.cert);
+    assert_non_null(iss.der);
     /* no lifetime asked: the scope's maximum (7 days) */
     int64_t left = iss.not_after - hilt_now();
     assert_true(left > 7 * 86400 - 60 && left <= 7 * 86400);
@@ -356,7 +356,7 @@ static void separation_of_duties(void **state)
     assert_int_equal(rc, 0);
     assert_string_equal(r.state, "issued");
     assert_string_equal(r.approver, "token:bob");
-    assert_non_null(iss.cert);
+    assert_non_null(iss.der);
     hilt_issued_free(&iss);
     hilt_api_request_rec_free(&r);
     /* decided once only */
@@ -383,7 +383,7 @@ static void reject_and_unknown(void **state)
     load(v, "token:bob", &a);
     assert_int_equal(hilt_api_decide(&v->api, &a, rid, 0, "not ours", &r, &iss, &e), 0);
     assert_string_equal(r.state, "rejected");
-    assert_null(iss.cert);
+    assert_null(iss.der);
     hilt_api_request_rec_free(&r);
     int st = -1;
     assert_int_equal(hilt_api_request_state(&v->api, rid, &st, NULL, &e), 0);
@@ -415,7 +415,7 @@ static void separate_issuer(void **state)
     load(v, "token:bob", &a);
     assert_int_equal(hilt_api_decide(&v->api, &a, rid, 1, NULL, &r, &iss, &e), 0);
     assert_string_equal(r.state, "approved");
-    assert_null(iss.cert);
+    assert_null(iss.der);
     hilt_api_request_rec_free(&r);
     /* the requester cannot issue its own */
     load(v, "token:alice", &a);
@@ -433,7 +433,7 @@ static void separate_issuer(void **state)
     assert_int_equal(rc, 0);
     assert_string_equal(r.state, "issued");
     assert_string_equal(r.issuer, "token:bot");
-    assert_non_null(iss.cert);
+    assert_non_null(iss.der);
     hilt_issued_free(&iss);
     hilt_api_request_rec_free(&r);
     chain_ok(v);
