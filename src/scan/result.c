@@ -293,8 +293,19 @@ static void esc(FILE *f, const char *s)
 
 static const char *jstr(json_t *o, const char *k)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
+    const char *s = json_string_value(json_object_get(o, k));    return s ? s : "";
+}
+
+/* One table row of escaped cells. */
+static void html_row(FILE *f, const char *const *cells, int n)
+{
+    fprintf(f, "<tr>");
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "<td>");
+        esc(f, cells[i]);
+        fprintf(f, "</td>");
+    }
+    fprintf(f, "</tr>\n");
 }
 
 int hilt_scan_html(FILE *f, json_t *results, struct hilt_err *e)
@@ -400,17 +411,10 @@ int hilt_scan_html(FILE *f, json_t *results, struct hilt_err *e)
             fprintf(f, "<table><tr><th>certificate</th><th>key</th><th>valid "
                        "until</th><th>obtained with</th></tr>\n");
             json_array_foreach(certs, k, ce)
-            {
-                json_t *leaf = json_array_get(json_object_get(ce, "chain"), 0);
-                fprintf(f, "<tr><td>");
-                esc(f, jstr(leaf, "subject"));
-                fprintf(f, "</td><td>");
-                esc(f, jstr(leaf, "key"));
-                fprintf(f, "</td><td>");
-                esc(f, jstr(leaf, "not_after"));
-                fprintf(f, "</td><td>");
-                esc(f, jstr(ce, "via"));
-                fprintf(f, "</td></tr>\n");
+            {                json_t *leaf = json_array_get(json_object_get(ce, "chain"), 0);
+                const char *cells[] = {jstr(leaf, "subject"), jstr(leaf, "key"),
+                                       jstr(leaf, "not_after"), jstr(ce, "via")};
+                html_row(f, cells, 4);
             }
             fprintf(f, "</table>\n");
         }
@@ -439,15 +443,10 @@ int hilt_scan_html(FILE *f, json_t *results, struct hilt_err *e)
                     pass ? "conforms" : "violations");
             if (!pass) {
                 fprintf(f, "<table><tr><th>rule</th><th>expected</th><th>actual</th></tr>\n");
-                json_array_foreach(json_object_get(c, "violations"), k, ce)
-                {
-                    fprintf(f, "<tr><td>");
-                    esc(f, jstr(ce, "rule"));
-                    fprintf(f, "</td><td>");
-                    esc(f, jstr(ce, "expected"));
-                    fprintf(f, "</td><td>");
-                    esc(f, jstr(ce, "actual"));
-                    fprintf(f, "</td></tr>\n");
+                json_array_foreach(json_object_get(c, "violations"), k, ce)                {
+                    const char *cells[] = {jstr(ce, "rule"), jstr(ce, "expected"),
+                                           jstr(ce, "actual")};
+                    html_row(f, cells, 3);
                 }
                 fprintf(f, "</table>\n");
             }
