@@ -102,10 +102,11 @@ static int name_matches(const char *pat, const char *name)
 }
 
 int hilt_ari_override_selects(const struct hilt_acme_ari_override *o, const char *serial,
-                              const char *names, int64_t not_before)
+                              const char *names, int64_t issued)
 {
-    /* replacements issued after the override are not pulled forward again */
-    if (o->cancelled || not_before >= o->created) return 0;
+    /* replacements issued after the override are not pulled forward again
+     * (by the time the certificate was recorded: notBefore may be backdated) */
+    if (o->cancelled || issued >= o->created) return 0;
     if (!strcmp(o->kind, "all")) return 1;
     if (!strcmp(o->kind, "serial")) return o->match && !strcmp(o->match, serial);
     if (!strcmp(o->kind, "names") && o->match && names) {
@@ -134,7 +135,7 @@ struct win_walk {
 static int win_cb(const struct hilt_acme_ari_override *o, void *arg)
 {
     struct win_walk *ww = arg;
-    if (!hilt_ari_override_selects(o, ww->rec->serial, ww->rec->names, ww->rec->not_before))
+    if (!hilt_ari_override_selects(o, ww->rec->serial, ww->rec->names, ww->rec->created))
         return 0;
     int64_t s = ww->d_start, en = ww->d_end;
     if (o->shift > 0) {

@@ -45,9 +45,10 @@ struct hilt_ari_window {
 
 void hilt_ari_default_window(int64_t not_before, int64_t not_after, int64_t *start, int64_t *end);
 /* Does the override select this certificate? (serial, names as in the
- * store: lowercase hex, comma-separated) */
+ * store: lowercase hex, comma-separated; issued: when the store recorded
+ * it, since notBefore may be backdated) */
 int hilt_ari_override_selects(const struct hilt_acme_ari_override *o, const char *serial,
-                              const char *names, int64_t not_before);
+                              const char *names, int64_t issued);
 /* The window of a certificate: default, revocation, then every active
  * override that selects it. */
 int hilt_ari_window(struct hilt_store *st, const struct hilt_cert_rec *rec,
