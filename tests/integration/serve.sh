@@ -244,6 +244,25 @@ grep -q "Response verify OK" <<<"$got" && grep -q ": revoked" <<<"$got" && pass 
 got=$(oc "$T/www.pem")
 grep -q "Response verify OK" <<<"$got" && grep -q ": good" <<<"$got" && pass serve_ocsp_good || fail serve_ocsp_good "$got"
 
+# ---- the signer child dies: a new one is started, issuance goes on ------------------------------
+SIG=$(pgrep -P "$SPID" -f 'signer-child' | head -1)
+if [[ -n "$SIG" ]]; then
+  kill -KILL "$SIG"
+  n=0
+  for _ in $(seq 1 60); do
+    sleep 0.25
+    n=$(curl -s "http://127.0.0.1:$HP/metrics" | sed -n 's/^hilt_serve_signer_restarts_total \([0-9]*\)$/\1/p')
+    [[ "${n:-0}" -ge 1 ]] && break
+  done
+  H request --token "$CI" --name after.svc.internal --key-out "$T/after.key" --env internal-api \
+    --lifetime 1d --json > "$T/after.json" 2>"$T/after.err"
+  NEWSIG=$(pgrep -P "$SPID" -f 'signer-child' | head -1)
+  [[ "${n:-0}" -ge 1 && $(jq -r .request.state "$T/after.json") == issued && -n "$NEWSIG" && "$NEWSIG" != "$SIG" ]] &&
+    pass serve_signer_restarted || fail serve_signer_restarted "restarts=$n $(cat "$T/after.err")"
+else
+  fail serve_signer_restarted "no signer child of $SPID"
+fi
+
 # ---- bad input stores nothing -------------------------------------------------------------------
 before="$(db 'SELECT COUNT(*) FROM api_requests')/$(db 'SELECT COUNT(*) FROM certs')/$(db 'SELECT COUNT(*) FROM audit')"
 printf '{"csr": "x", ' > "$T/bad1.json"
