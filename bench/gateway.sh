@@ -29,6 +29,12 @@
 #   HILT_OPTS=events=off              hilt without per-handshake events (for comparison)
 #   SERVERS="hilt hilt-libevent hilt-noevents"   hilt on its epoll loop vs the same gateway on
 #                                     libevent (loop: libevent), and without events
+#   CALLGRIND=1 bench/gateway.sh      instead of the table: user-space instructions per full and
+#                                     per resumed handshake of hilt (one worker, events on) under
+#                                     valgrind --tool=callgrind, counters zeroed after a warm-up
+#                                     (CG_N handshakes each, default 300); repeatable on a shared
+#                                     machine where CPU time is not. CG_TICKETS=store adds
+#                                     tickets from a SQLite store (the shared-key path)
 # Loopback only. Needs: h2load (nghttp2-client), haproxy, nginx + libnginx-mod-stream,
 # hitch, stunnel4, taskset, cc.
 set -u
@@ -264,6 +270,54 @@ measure() { # NAME -> appends "metric value" lines to $T/res.NAME
   return 0
 }
 
+
+if [[ -n "${CALLGRIND:-}" ]]; then
+  command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+    { echo "bench/gateway.sh: CALLGRIND=1 needs valgrind (scripts/install-deps.sh)" >&2; exit 2; }
+  CG_N=${CG_N:-300}
+  ps=$(free_port); d=$T/cg; mkdir -p "$d"
+  tickets=""
+  if [[ "${CG_TICKETS:-}" == store ]]; then
+    head -c 32 /dev/urandom > "$d/wrap.key"; chmod 600 "$d/wrap.key"
+    tickets="tickets: {store: $d/hilt.db, key_file: $d/wrap.key}"
+  fi
+  cat > "$d/gw.yaml" <<EOF
+workers: 1
+listeners:
+  - name: bench
+    listen: 127.0.0.1:$ps
+    profile: modern
+    certificates: [{cert: $T/cert.pem, key: $T/key.pem}]
+    routes: [{sni: "*", backend: app}]
+backends:
+  - name: app
+    servers: ["127.0.0.1:$PB"]
+events: {file: $d/events.jsonl}
+$tickets
+EOF
+  valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" "$HILT" gateway -c "$d/gw.yaml" \
+    --log-level warn > "$d/log" 2>&1 &
+  SPID=$!; PIDS+=($SPID)
+  for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$ps) 2>/dev/null && break; sleep 0.1; done
+  cg_count() { # LABEL ARGS...: zero, run gateway_load ARGS, dump; prints Ir / CG_N
+    callgrind_control -z "$SPID" >/dev/null 2>&1
+    "$T/gl" -p "$ps" "${@:2}" > "$d/gl.$1" 2>&1
+    rm -f "$d"/cg.out.*
+    callgrind_control -d "$SPID" >/dev/null 2>&1
+    local f="" ir
+    for _ in $(seq 1 100); do f=$(ls "$d"/cg.out.* 2>/dev/null | head -1); [[ -n "$f" ]] && break; sleep 0.1; done
+    ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$f" 2>/dev/null)
+    [[ -n "$ir" ]] || { echo "$1: no callgrind dump ($(tail -3 "$d/log"))"; return 1; }
+    echo "$1: $(( ir / CG_N )) instructions per handshake ($ir over $CG_N; $(cat "$d/gl.$1"))"
+  }
+  "$T/gl" -p "$ps" -n 50 -c 2 -g / > /dev/null 2>&1   # warm-up: pools, caches, JA4 cache
+  echo "bench/gateway.sh CALLGRIND: $(openssl version | cut -d' ' -f1-2); hilt, one worker, events on${tickets:+, $tickets}; HTTP/1.0 GET to nginx per connection"
+  cg_count full -n "$CG_N" -c 4 -g /
+  # one slot: its first handshake is full, the CG_N - 1 after it resume
+  cg_count resumed -n "$CG_N" -c 1 -R -g /
+  kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null
+  exit 0
+fi
 
 echo "bench/gateway.sh: $(nproc) CPUs, server on CPU $SCPU, load on CPU $LCPU; TLS 1.3, ECDSA P-256; N=$N RN=$RN bulk=${BULK_MB}MiB lat=$LAT_N idle=$IDLE_N rounds=$ROUNDS"
 echo "$(openssl version); $("$HILT" --version 2>/dev/null | head -1); $(nginx -v 2>&1); $(haproxy -v | head -1 | cut -d' ' -f1-3); hitch $(hitch --version 2>&1 | awk '{print $2}'); $(stunnel4 -version 2>&1 | grep -m1 stunnel | cut -d' ' -f1-2)"

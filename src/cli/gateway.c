@@ -78,7 +78,8 @@ static int cmd_gateway(int argc, char **argv)
         if (gw_check(config, stdout, &e) < 0) return cli_fail("gateway", &e);
         return 0;
     }
-    struct gw_opts o = {.config = config, .workers = (int)workers, .use_signals = 1};
+    struct gw_opts o = {
+        .config = config, .workers = (int)workers, .use_signals = 1, .self_exe = "/proc/self/exe"};
     struct gateway *gw = gw_new(&o, &e);
     if (!gw) return cli_fail("gateway", &e);
     hilt_info("gateway: serving %s (generation %lu)", config, gw_generation(gw));

@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "gateway/tp.h"
 #include "telemetry/metrics.h"
 #include "telemetry/observed.h"
 
@@ -130,6 +131,17 @@ static json_t *status_json(struct gateway *gw)
             json_object_set_new(vo, "certificates", cs);
             json_array_append_new(vs, vo);
         }
+        json_t *rs = json_array();
+        for (size_t r = 0; r < L->nroutes; r++) {
+            json_t *ro = json_object();
+            json_object_set_new(ro, "sni", json_string(L->routes[r].sni));
+            json_object_set_new(ro, "alpn",
+                                L->routes[r].alpn ? json_string(L->routes[r].alpn) : json_null());
+            json_object_set_new(ro, "backend", json_string(L->routes[r].be->name));
+            json_object_set_new(ro, "passthrough", json_boolean(L->routes[r].passthrough));
+            json_array_append_new(rs, ro);
+        }
+        json_object_set_new(l, "routes", rs);
         json_object_set_new(l, "variant", json_string(L->variants[0].id));
         json_object_set_new(l, "variants", vs);
         json_array_append_new(ls, l);
@@ -152,6 +164,10 @@ static json_t *status_json(struct gateway *gw)
         json_array_append_new(bs, b);
     }
     json_object_set_new(o, "backends", bs);
+    json_t *tp = gw_tp_status(gw->tp);
+    json_object_set_new(tp, "swaps", json_integer((json_int_t)gw->pushes_ok));
+    json_object_set_new(tp, "swap_failures", json_integer((json_int_t)gw->pushes_failed));
+    json_object_set_new(o, "trust_plane", tp);
     return o;
 }
 
@@ -181,6 +197,13 @@ static void metrics(struct gw_admin_conn *a)
                                     ci->subject, "serial", ci->serial, "key", ci->key, NULL);
                 }
     }
+    gw_tp_metrics(gw->tp, &b);
+    tm_write_header(&b, "hilt_gateway_certificate_swaps_total", "counter",
+                    "Renewed certificates swapped into service, by result");
+    tm_write_sample(&b, "hilt_gateway_certificate_swaps_total", (double)gw->pushes_ok, "result",
+                    "ok", NULL);
+    tm_write_sample(&b, "hilt_gateway_certificate_swaps_total", (double)gw->pushes_failed,
+                    "result", "failure", NULL);
     tm_write_header(&b, "hilt_config_generation", "gauge", "Id of the configuration now serving");
     tm_write_sample(&b, "hilt_config_generation", (double)g->id, NULL);
     tm_write_header(&b, "hilt_observed_clients", "gauge", "Distinct client offers on record");

@@ -9,11 +9,16 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/clock.h"
 #include "core/fileio.h"
+#include "ca/csr.h"
+#include "gateway/tickets.h"
 #include "policy/yamltree.h"
+#include "x509/key.h"
 
 #include <ctype.h>
 #include <libgen.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,8 +364,10 @@ static int resolve_profile(struct ctx *x, const struct yt_node *n, const char *k
 static const char *const listener_keys[] = {
     "name",       "listen", "profile",        "certificates", "client_auth",     "alpn",
     "strict_sni", "routes", "proxy_protocol", "timeouts",     "backend_connect", NULL};
-static const char *const cert_keys[] = {"cert", "key", "default", NULL};
-static const char *const route_keys[] = {"sni", "alpn", "backend", NULL};
+static const char *const cert_keys[] = {"cert", "key", "issue", "default", NULL};
+static const char *const issue_keys[] = {"names", "key",   "lifetime", "renew_before", "ca",
+                                         "owner", "service", "env",    NULL};
+static const char *const route_keys[] = {"sni", "alpn", "backend", "passthrough", NULL};
 static const char *const auth_keys[] = {"mode", "ca", "subjects", NULL};
 static const char *const timeout_keys[] = {"handshake", "idle", "connect", NULL};
 static const char *const backend_keys[] = {"name", "servers", "balance", "tls", "health", NULL};
@@ -369,14 +376,115 @@ static const char *const btls_keys[] = {"enabled", "profile", "ca",  "verify",
 static const char *const health_keys[] = {"interval", "timeout", "rise", "fall", "enabled", NULL};
 static const char *const top_keys[] = {"policy", "workers", "listeners", "backends",
                                        "admin",  "events",  "observed",  "tickets",
-                                       "watch",  "loop",    NULL};
+                                       "watch",  "loop",    "store",     NULL};
+static const char *const ticket_keys[] = {"rotate", "keep", "keys_file", "store",
+                                          "store_key", "ring", "poll", NULL};
+
+/* A store URL or path: postgres URLs and sqlite:PATH as given, a plain
+ * relative path relative to the config's directory. */
+static char *store_url(struct ctx *x, const char *s)
+{
+    if (strstr(s, "://") || !strncmp(s, "sqlite:", 7)) return strdup(s);
+    return path_join(x, s);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int parse_issue(struct ctx *x, struct gw_listenercfg *l, struct gw_issuecfg *is,
+                       const struct yt_node *m)
+{
+    size_t o = push(x, ".issue");
+    const struct yt_node *n;
+    const char *s;
+    is->at = pos(m);
+    is->lifetime = 86400;
+    if (check_keys(x, m, issue_keys)) return -1;
+    if (!(n = get(m, "names"))) return perr(x, m, "missing required key 'names'");
+    if (get_strlist(x, m, "names", &is->names, &is->nnames, 100)) return -1;
+    if (!is->nnames) {
+        push(x, ".names");
+        return perr(x, n, "at least one name");
+    }
+    for (size_t i = 0; i < is->nnames; i++)
+        if (!is->names[i][0] || strlen(is->names[i]) > 253) {
+            push(x, ".names[%zu]", i);
+            return perr(x, n, "a name is 1..253 characters");
+        }
+    if ((n = get(m, "key"))) {
+        struct hilt_keyspec ks;
+        struct hilt_err e2;
+        hilt_err_clear(&e2);
+        if (scalar(x, n, "key", &s)) return -1;
+        if (hilt_keyspec_parse(s, &ks, &e2) < 0) {
+            push(x, ".key");
+            return perr(x, n, "%s", e2.msg);
+        }
+    }
+    if (dupstr(n ? n->str : "ec-p256", &is->key)) return -1;
+    for (int k = 0; k < 2; k++) {
+        const char *key = k ? "renew_before" : "lifetime";
+        int64_t *out = k ? &is->renew_before : &is->lifetime;
+        if (!(n = get(m, key))) continue;
+        int64_t v = -1;
+        if (n->type != YT_SCALAR || hilt_duration_parse(n->str, &v) < 0 || v <= 0) {
+            push(x, ".%s", key);
+            return perr(x, n, "expected a duration such as 30m, 24h, 90d; got '%s'",
+                        n->type == YT_SCALAR ? n->str : yt_type_name(n));
+        }
+        *out = v;
+    }
+    if (is->lifetime < HILT_MIN_LIFETIME) {
+        push(x, ".lifetime");
+        return perr(x, get(m, "lifetime"), "at least %ds (the CA's minimum lifetime)",
+                    HILT_MIN_LIFETIME);
+    }
+    if (is->renew_before >= is->lifetime) {
+        push(x, ".renew_before");
+        return perr(x, get(m, "renew_before"), "must be shorter than the lifetime");
+    }
+    if ((n = get(m, "ca"))) {
+        if (scalar(x, n, "ca", &s) || dupstr(s, &is->ca)) return -1;
+    } else if (dupstr("hilt", &is->ca))
+        return -1;
+    if (((n = get(m, "owner")) && (scalar(x, n, "owner", &s) || dupstr(s, &is->owner))) ||
+        ((n = get(m, "service")) && (scalar(x, n, "service", &s) || dupstr(s, &is->service))) ||
+        ((n = get(m, "env")) && (scalar(x, n, "env", &s) || dupstr(s, &is->env))))
+        return -1;
+    if (!is->service && dupstr(l->name, &is->service)) return -1;
+    /* the id: what makes it this certificate (listener, names as a set, key, CA) */
+    char **sorted = calloc(is->nnames, sizeof(*sorted));
+    if (!sorted) return hilt_err_set(x->e, HILT_E_RUNTIME, 0, "out of memory");
+    memcpy(sorted, is->names, is->nnames * sizeof(*sorted));
+    qsort(sorted, is->nnames, sizeof(*sorted), cmp_str);
+    unsigned char dg[32];
+    unsigned dl = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    ok = ok && EVP_DigestUpdate(md, l->name, strlen(l->name) + 1) == 1;
+    for (size_t i = 0; ok && i < is->nnames; i++)
+        ok = EVP_DigestUpdate(md, sorted[i], strlen(sorted[i]) + 1) == 1;
+    ok = ok && EVP_DigestUpdate(md, is->key, strlen(is->key) + 1) == 1 &&
+         EVP_DigestUpdate(md, is->ca, strlen(is->ca) + 1) == 1 &&
+         EVP_DigestFinal_ex(md, dg, &dl) == 1;
+    EVP_MD_CTX_free(md);
+    free(sorted);
+    if (!ok) return hilt_err_set(x->e, HILT_E_RUNTIME, 0, "cannot hash the issue spec");
+    for (int i = 0; i < 6; i++)
+        snprintf(is->id + 2 * i, 3, "%02x", dg[i]);
+    x->c->nissue++;
+    pop(x, o);
+    return 0;
+}
 
 static int parse_certs(struct ctx *x, struct gw_listenercfg *l, const struct yt_node *seq)
 {
     size_t o = push(x, ".certificates");
     int rc = -1;
     if (!seq || seq->type != YT_SEQ || seq->n == 0) {
-        perr(x, seq, "expected a non-empty list of {cert, key}");
+        perr(x, seq, "expected a non-empty list of {cert, key} or {issue: {names: [...]}}");
         goto out;
     }
     if (seq->n > GW_MAX_CERTS) {
@@ -391,10 +499,25 @@ static int parse_certs(struct ctx *x, struct gw_listenercfg *l, const struct yt_
         struct gw_certcfg *cc = &l->certs[l->ncerts++];
         size_t o2 = push(x, "[%zu]", i);
         cc->at = pos(m);
-        if (check_keys(x, m, cert_keys) || get_path(x, m, "cert", 1, &cc->cert, &cc->cert_at) ||
-            get_path(x, m, "key", 1, &cc->key, &cc->key_at) ||
-            get_bool(x, m, "default", &cc->is_default))
+        if (check_keys(x, m, cert_keys)) goto out;
+        const struct yt_node *isn = get(m, "issue");
+        if (isn) {
+            if (get(m, "cert") || get(m, "key")) {
+                perr(x, key_node(m, get(m, "cert") ? "cert" : "key"),
+                     "either cert and key (files) or issue (from the CA), not both");
+                goto out;
+            }
+            if (!(cc->issue = calloc(1, sizeof(*cc->issue)))) goto oom;
+            if (parse_issue(x, l, cc->issue, isn)) goto out;
+            for (size_t j = 0; j + 1 < l->ncerts; j++)
+                if (l->certs[j].issue && !strcmp(l->certs[j].issue->id, cc->issue->id)) {
+                    perr(x, isn, "the same certificate (names, key, CA) as certificates[%zu]", j);
+                    goto out;
+                }
+        } else if (get_path(x, m, "cert", 1, &cc->cert, &cc->cert_at) ||
+                   get_path(x, m, "key", 1, &cc->key, &cc->key_at))
             goto out;
+        if (get_bool(x, m, "default", &cc->is_default)) goto out;
         if (cc->is_default && ndefault++) {
             perr(x, m, "only one certificate may be the default");
             goto out;
@@ -462,9 +585,8 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
         resolve_profile(x, n, "profile", s, &l->profile))
         return -1;
     n = get(m, "certificates");
-    if (!n) return perr(x, m, "missing required key 'certificates'");
-    l->certs_at = pos(n);
-    if (parse_certs(x, l, n)) return -1;
+    l->certs_at = pos(n ? n : m);
+    if (n && parse_certs(x, l, n)) return -1;
     /* client authentication: the listener's own block, else the profile's rules */
     const struct hilt_client_cert_rules *pr = &l->profile->client_certificate;
     if ((n = get(m, "client_auth"))) {
@@ -552,9 +674,21 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
         if ((v = get(r, "alpn")) && (scalar(x, v, "alpn", &s) || dupstr(s, &rc->alpn))) return -1;
         if (!(v = get(r, "backend"))) return perr(x, r, "missing required key 'backend'");
         if (scalar(x, v, "backend", &s) || dupstr(s, &rc->backend)) return -1;
+        if (get_bool(x, r, "passthrough", &rc->passthrough)) return -1;
+        if (rc->passthrough && rc->alpn) {
+            push(x, ".alpn");
+            return perr(x, get(r, "alpn"),
+                        "a passthrough route matches on the SNI only (the gateway never sees "
+                        "the negotiated ALPN)");
+        }
+        if (rc->passthrough) l->npassthrough++;
         pop(x, o2);
     }
     pop(x, o);
+    if (!get(m, "certificates") && (size_t)l->npassthrough < l->nroutes)
+        return perr(x, m,
+                    "missing required key 'certificates' (only a listener whose every route "
+                    "is passthrough needs none)");
     return 0;
 }
 
@@ -694,15 +828,64 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         c->observed_max = (size_t)max;
         pop(x, o);
     }
+    if ((n = get(root, "store"))) {
+        if (scalar(x, n, "store", &s)) return -1;
+        c->store_at = pos(n);
+        if (!(c->store = store_url(x, s))) return -1;
+    }
+    c->ticket_keep = 2;
     if ((n = get(root, "tickets"))) {
-        static const char *const k[] = {"rotate", "keys_file", NULL};
-        int ms = 3600000;
+        int ms = 3600000, poll = -1;
         size_t o = push(x, ".tickets");
-        if (check_keys(x, n, k) || get_dur(x, n, "rotate", 1000, &ms) ||
-            get_path(x, n, "keys_file", 0, &c->ticket_keys_file, NULL))
+        c->tickets_at = pos(n);
+        if (check_keys(x, n, ticket_keys) || get_dur(x, n, "rotate", 1000, &ms) ||
+            get_int(x, n, "keep", 0, GW_TICKET_KEEP_MAX, &c->ticket_keep) ||
+            get_path(x, n, "keys_file", 0, &c->ticket_keys_file, NULL) ||
+            get_path(x, n, "store_key", 0, &c->ticket_store_key, NULL) ||
+            get_dur(x, n, "poll", 100, &poll))
             return -1;
         c->ticket_rotate_s = ms / 1000;
+        const struct yt_node *v;
+        if ((v = get(n, "store"))) {
+            if (scalar(x, v, "store", &s)) return -1;
+            if (!(c->ticket_store = store_url(x, s))) return -1;
+            if (c->ticket_keys_file) {
+                push(x, ".store");
+                return perr(x, v, "keys_file and store are two ways to share keys; pick one");
+            }
+            if (!c->ticket_store_key) {
+                push(x, ".store");
+                return perr(x, v,
+                            "needs store_key: a 32-byte wrapping key file (0600) that seals the "
+                            "ticket keys in the store, e.g. `openssl rand -hex 32`");
+            }
+        } else if (c->ticket_store_key) {
+            push(x, ".store_key");
+            return perr(x, get(n, "store_key"), "store_key goes with store");
+        }
+        if ((v = get(n, "ring"))) {
+            if (scalar(x, v, "ring", &s)) return -1;
+            size_t rl = strlen(s), bad = rl == 0 || rl > 64;
+            for (size_t i = 0; i < rl && !bad; i++)
+                bad = !isalnum((unsigned char)s[i]) && !strchr("._-", s[i]);
+            if (bad) {
+                push(x, ".ring");
+                return perr(x, v, "a ring name is 1-64 of [A-Za-z0-9._-], got '%s'", s);
+            }
+            if (dupstr(s, &c->ticket_ring)) return -1;
+        }
+        if (poll >= 0 && !c->ticket_store) {
+            push(x, ".poll");
+            return perr(x, get(n, "poll"), "poll goes with store");
+        }
+        c->ticket_poll_ms = poll;
         pop(x, o);
+    }
+    if (!c->ticket_ring && dupstr("default", &c->ticket_ring)) return -1;
+    if (c->ticket_poll_ms <= 0) {
+        /* a quarter of the rotation, between 500 ms and 10 s */
+        long p = (long)c->ticket_rotate_s * 250;
+        c->ticket_poll_ms = (int)(p < 500 ? 500 : p > 10000 ? 10000 : p);
     }
     /* backends first, so routes can refer to them */
     n = get(root, "backends");
@@ -765,6 +948,14 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
                 return perr(x, get(rn, "backend"), "unknown backend '%s' (known: %s)", rc->backend,
                             known);
             }
+            if (rc->passthrough && c->backends[rc->backend_idx].tls.enabled) {
+                const struct yt_node *rn = get(lm, "routes")->kids[r];
+                push(x, ".routes[%zu].backend", r);
+                return perr(x, get(rn, "backend"),
+                            "backend '%s' speaks TLS; a passthrough route needs a plain TCP "
+                            "backend (the client's own TLS goes through to it)",
+                            rc->backend);
+            }
         }
         pop(x, o2);
     }
@@ -791,6 +982,9 @@ int gw_config_load_mem(const void *data, size_t len, const char *path, struct gw
     free(tmp);
     if (!c->path || !c->dir) goto oom;
     if (add_file(c, c->path)) goto oom;
+    if (!(c->src = malloc(len ? len : 1))) goto oom;
+    if (len) memcpy(c->src, data, len);
+    c->srclen = len;
     if (yt_parse(data, len, path, &lim, &root, e) < 0) goto fail;
     if (parse_top(&x, root) < 0) {
         if (e && e->kind == HILT_E_NONE) hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
@@ -840,6 +1034,15 @@ void gw_config_free(struct gw_config **cp)
         for (size_t j = 0; j < l->ncerts; j++) {
             free(l->certs[j].cert);
             free(l->certs[j].key);
+            struct gw_issuecfg *is = l->certs[j].issue;
+            if (!is) continue;
+            strv_free(is->names, is->nnames);
+            free(is->key);
+            free(is->ca);
+            free(is->owner);
+            free(is->service);
+            free(is->env);
+            free(is);
         }
         free(l->certs);
         free(l->client_auth.ca);
@@ -872,6 +1075,11 @@ void gw_config_free(struct gw_config **cp)
     free(c->admin_listen);
     free(c->events_file);
     free(c->ticket_keys_file);
+    free(c->ticket_store);
+    free(c->ticket_store_key);
+    free(c->ticket_ring);
+    free(c->store);
+    free(c->src);
     strv_free(c->files, c->nfiles);
     free(c);
     *cp = NULL;

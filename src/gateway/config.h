@@ -20,6 +20,7 @@
 #include "policy/policy.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct hilt_err;
 
@@ -35,8 +36,23 @@ struct gw_pos {
     int line, col;
 };
 
+/* A certificate issued by hilt's own CA (the trust plane) instead of read
+ * from files: issued at start, renewed before it expires, hot-swapped. */
+struct gw_issuecfg {
+    char **names; /* DNS names and IP addresses (the SANs) */
+    size_t nnames;
+    char *key;            /* key type, "ec-p256" (default) … (x509/key.h) */
+    int64_t lifetime;     /* seconds; default 24 h */
+    int64_t renew_before; /* seconds; 0: renew at 2/3 of the lifetime */
+    char *ca;             /* the CA's name in the store; default "hilt" */
+    char *owner, *service, *env; /* inventory metadata (service defaults to the listener) */
+    char id[16]; /* 12 hex digits naming this certificate (listener, names, key, CA) */
+    struct gw_pos at;
+};
+
 struct gw_certcfg {
-    char *cert, *key; /* absolute or config-relative resolved paths */
+    char *cert, *key; /* absolute or config-relative resolved paths; NULL with issue */
+    struct gw_issuecfg *issue; /* NULL: from files */
     int is_default;
     struct gw_pos at, cert_at, key_at;
 };
@@ -46,6 +62,7 @@ struct gw_routecfg {
     char *alpn; /* NULL: any */
     char *backend;
     int backend_idx;
+    int passthrough; /* splice the client's TLS to the backend without terminating it */
     struct gw_pos at;
 };
 
@@ -73,6 +90,7 @@ struct gw_listenercfg {
     int connect_on_data; /* backend_connect: first_data - connect once the client sent bytes */
     struct gw_routecfg *routes;
     size_t nroutes;
+    int npassthrough; /* routes with passthrough: the ClientHello is peeked first */
     int hs_timeout_ms, idle_timeout_ms, connect_timeout_ms;
     struct gw_pos at, listen_at, profile_at, certs_at;
 };
@@ -120,12 +138,25 @@ struct gw_config {
     char *events_file; /* NULL: no events; "-": stdout */
     size_t observed_max;
     int ticket_rotate_s;
+    int ticket_keep; /* previous keys that still decrypt (default 2) */
     char *ticket_keys_file;
+    char *ticket_store;     /* share keys through this store (URL or path), or NULL */
+    char *ticket_store_key; /* the wrapping key file for ticket_store */
+    char *ticket_ring;      /* which gateways share keys (default "default") */
+    int ticket_poll_ms;
+    struct gw_pos tickets_at;
+    char *store; /* the trust plane's store for issue: certificates; NULL: $HILT_HOME/hilt.db */
+    struct gw_pos store_at;
+    int nissue; /* issue: entries across all listeners */
     int watch_ms;
     enum gw_loop_kind loop;
     /* every file the running gateway should watch for changes */
     char **files;
     size_t nfiles;
+    /* the bytes this config was loaded from (a certificate push rebuilds the
+     * running configuration from them, whatever the file says meanwhile) */
+    uint8_t *src;
+    size_t srclen;
 };
 
 int gw_config_load(const char *path, struct gw_config **out, struct hilt_err *e);

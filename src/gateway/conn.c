@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "gateway/peek.h"
 #include "gateway/proxyv2.h"
 #include "policy/suites.h"
 #include "telemetry/classify.h"
@@ -373,7 +374,8 @@ static void record(struct gw_conn *c, int ok, enum hilt_code code, unsigned long
 /* What we served, for alerts that do not say what the client disliked. */
 static unsigned served_flags(struct gw_conn *c)
 {
-    if (c->alert_recv != SSL_AD_BAD_CERTIFICATE && c->alert_recv != SSL_AD_CERTIFICATE_UNKNOWN)
+    if (!c->ssl ||
+        (c->alert_recv != SSL_AD_BAD_CERTIFICATE && c->alert_recv != SSL_AD_CERTIFICATE_UNKNOWN))
         return 0;
     SSL_CTX *ctx = SSL_get_SSL_CTX(c->ssl);
     unsigned f = 0;
@@ -599,6 +601,138 @@ static int step_waitdata(struct gw_conn *c)
     return 1;
 }
 
+/* ---- SNI passthrough ---------------------------------------------------------- */
+
+/* Terminate after all (no passthrough route for this SNI, or not a hello the
+ * peek understood): OpenSSL reads the bytes we only peeked at. */
+static int begin_tls(struct gw_conn *c)
+{
+    struct gw_variant *v = c->var;
+    if (!v->nsets) {
+        /* a listener that only passes through has no certificate to answer with:
+         * refuse as a TLS server would (a fatal unrecognized_name alert) */
+        static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, SSL_AD_UNRECOGNIZED_NAME};
+        unsigned f = HS_F_SNI_REFUSED;
+        if (!c->hello) f = c->nfirst ? 0 : HS_F_EOF;
+        else if (send(c->cfd, alert, sizeof(alert), MSG_NOSIGNAL) == (ssize_t)sizeof(alert))
+            c->alert_sent = SSL_AD_UNRECOGNIZED_NAME;
+        hs_failed(c, f, 0);
+        return -1;
+    }
+    SSL *ssl = SSL_new(v->sets[v->default_set].ctx);
+    if (!ssl || SSL_set_fd(ssl, c->cfd) != 1) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        conn_close(c);
+        return -1;
+    }
+    c->ssl = ssl;
+    SSL_set_app_data(ssl, c);
+    SSL_set_accept_state(ssl);
+    c->st = ST_HS;
+    c->cr_want = GW_EV_READ;
+    c->c_rr = 1; /* the hello is waiting in the socket */
+    return 1;
+}
+
+static void record_passthrough(struct gw_conn *c, struct gw_route *r)
+{
+    struct gw_worker *w = c->w;
+    tm_add(w->shard, TM_PASSTHROUGH, c->l->name, r->be->name, NULL, NULL, 1);
+    if (c->hello) obs_record(w->gw->obs, c->hello, c->ja4, NULL, hilt_now());
+    if (!w->gen || w->gen->events_fd < 0) return;
+    char client[64];
+    struct hs_event ev = {0};
+    clock_gettime(CLOCK_REALTIME, &ev.when);
+    addr_fmt(&c->peer, client, sizeof(client));
+    ev.listener = c->l->name;
+    ev.variant = c->var->id;
+    ev.client = client;
+    ev.sni = c->hello && c->hello->has_sni ? c->hello->sni : NULL;
+    ev.duration_us = hilt_mono_us() - c->t0_us;
+    ev.ok = 1;
+    ev.passthrough = 1;
+    ev.ja4 = c->ja4[0] && strcmp(c->ja4, "-") ? c->ja4 : NULL;
+    ev.backend = r->be->name;
+    hs_event_append(&w->evbuf, &ev);
+    if (w->evbuf.len > 60 * 1024) gw_worker_flush_events(w);
+}
+
+static int start_passthrough(struct gw_conn *c, struct gw_route *r)
+{
+    c->passthrough = 1;
+    c->be = r->be;
+    record_passthrough(c, r);
+    free(c->hello);
+    c->hello = NULL;
+    if (c->l->cfg->proxy_protocol == 2) {
+        /* the client's address, the SNI it asked for and its JA4; no TLS TLVs: the
+         * gateway terminated nothing */
+        struct pp2_info in = {0};
+        socklen_t sl = sizeof(in.dst);
+        in.src = c->peer;
+        getsockname(c->cfd, (struct sockaddr *)&in.dst, &sl);
+        in.ja4 = c->ja4[0] && strcmp(c->ja4, "-") ? c->ja4 : NULL;
+        c->pre = malloc(sizeof(*c->pre));
+        if (!c->pre) {
+            conn_close(c);
+            return -1;
+        }
+        hilt_buf_init(c->pre, PP2_MAX_HEADER);
+        if (pp2_encode(&in, c->pre) < 0) {
+            conn_close(c);
+            return -1;
+        }
+    }
+    if (start_connect(c) < 0) {
+        conn_close(c);
+        return -1;
+    }
+    return 1;
+}
+
+/* 1 advanced, 0 waiting, -1 closed */
+static int step_peek(struct gw_conn *c)
+{
+    if (!c->c_rr) return 0;
+    uint8_t buf[GW_PEEK_MAX];
+    ssize_t n = recv(c->cfd, buf, sizeof(buf), MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (errno == EAGAIN) c->c_rr = 0;
+        return 0;
+    }
+    if (n <= 0) {
+        hs_failed(c, n == 0 ? HS_F_EOF : HS_F_RESET, 0);
+        return -1;
+    }
+    c->nfirst = (uint8_t)((size_t)n < sizeof(c->first) ? (size_t)n : sizeof(c->first));
+    memcpy(c->first, buf, c->nfirst);
+    size_t used = 0;
+    int pr = gw_peek_hello(buf, (size_t)n, &used);
+    if (pr == GW_PEEK_MORE && (size_t)n < sizeof(buf)) {
+        c->c_rr = 0; /* the next segment's arrival is a new edge */
+        return 0;
+    }
+    c->nfirst = 0; /* OpenSSL records the first bytes itself when it terminates */
+    if (pr == GW_PEEK_HELLO) {
+        c->hello = malloc(sizeof(*c->hello));
+        if (c->hello && hilt_client_hello_parse(buf, used, 1, c->hello) < 0) {
+            free(c->hello);
+            c->hello = NULL;
+        }
+        if (c->hello) {
+            ja4_cached(c->w, c->hello, c->ja4);
+            struct gw_route *r = gw_route_peek(c->l, c->hello->has_sni ? c->hello->sni : NULL);
+            if (r && r->passthrough) return start_passthrough(c, r);
+        } else {
+            snprintf(c->ja4, sizeof(c->ja4), "-");
+        }
+    } else if (!c->var->nsets) {
+        c->nfirst = (uint8_t)((size_t)n < sizeof(c->first) ? (size_t)n : sizeof(c->first));
+    }
+    return begin_tls(c);
+}
+
 /* ---- the handshake -------------------------------------------------------- */
 
 static int want_of(int err)
@@ -755,6 +889,17 @@ static int step_bhs(struct gw_conn *c)
 /* Read from the client (TLS). >0 bytes, 0 would block, -1 EOF/error (flags set). */
 static int client_read(struct gw_conn *c, uint8_t *p, int n)
 {
+    if (!c->ssl) { /* passthrough: the client's TLS bytes as they come */
+        ssize_t r = recv(c->cfd, p, (size_t)n, 0);
+        if (r > 0) return (int)r;
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (errno == EAGAIN) c->c_rr = 0;
+            return 0;
+        }
+        c->c_eof = 1;
+        if (r < 0) c->c_err = 1;
+        return -1;
+    }
     ERR_clear_error();
     int r = SSL_read(c->ssl, p, n);
     if (r > 0) return r;
@@ -771,6 +916,16 @@ static int client_read(struct gw_conn *c, uint8_t *p, int n)
 
 static int client_write(struct gw_conn *c, const uint8_t *p, int n)
 {
+    if (!c->ssl) {
+        ssize_t r = send(c->cfd, p, (size_t)n, MSG_NOSIGNAL);
+        if (r > 0) return (int)r;
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (errno == EAGAIN) c->c_wr = 0;
+            return 0;
+        }
+        c->c_err = 1;
+        return -1;
+    }
     ERR_clear_error();
     int r = SSL_write(c->ssl, p, n);
     if (r > 0) return r;
@@ -842,7 +997,8 @@ static void pump(struct gw_conn *c)
     int progress = 1, moved = 0;
     while (progress && !c->c_err && !c->b_err) {
         progress = 0;
-        if (!c->c_eof && !c->up.len && (SSL_has_pending(c->ssl) || c_ready(c, c->cr_want))) {
+        if (!c->c_eof && !c->up.len &&
+            ((c->ssl && SSL_has_pending(c->ssl)) || c_ready(c, c->cr_want))) {
             if (buf_get(w, &c->up) < 0) break;
             int n = client_read(c, c->up.p, GW_BUFSZ);
             if (n > 0) {
@@ -894,9 +1050,13 @@ static void pump(struct gw_conn *c)
         if (!c->down.len) buf_put(w, &c->down);
         if (c->b_eof && !c->down.len && !c->c_shut) {
             c->c_shut = 1;
-            ERR_clear_error();
-            SSL_shutdown(c->ssl); /* close_notify; we do not wait for the reply */
-            ERR_clear_error();
+            if (c->ssl) {
+                ERR_clear_error();
+                SSL_shutdown(c->ssl); /* close_notify; we do not wait for the reply */
+                ERR_clear_error();
+            } else {
+                shutdown(c->cfd, SHUT_WR);
+            }
         }
         moved |= progress;
     }
@@ -911,6 +1071,9 @@ static void conn_step(struct gw_conn *c)
     for (;;) {
         int r;
         switch (c->st) {
+        case ST_PEEK:
+            r = step_peek(c);
+            break;
         case ST_HS:
             r = step_hs(c);
             break;
@@ -974,8 +1137,10 @@ void gw_accept(struct gw_worker *w, struct gw_listener *L, int lfd)
         }
         struct gw_conn *c = calloc(1, sizeof(*c));
         struct gw_variant *v = gw_pick_variant(L, w->rnd = w->rnd * 1103515245u + 12345u);
-        SSL *ssl = c ? SSL_new(v->sets[v->default_set].ctx) : NULL;
-        if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+        /* with passthrough routes the hello is looked at before any SSL exists */
+        int peek = L->cfg->npassthrough > 0;
+        SSL *ssl = c && !peek ? SSL_new(v->sets[v->default_set].ctx) : NULL;
+        if (!c || (!peek && (!ssl || SSL_set_fd(ssl, fd) != 1))) {
             SSL_free(ssl);
             free(c);
             close(fd);
@@ -992,13 +1157,15 @@ void gw_accept(struct gw_worker *w, struct gw_listener *L, int lfd)
         c->bfd = -1;
         c->peer = ss;
         c->alert_sent = c->alert_recv = -1;
-        c->st = ST_HS;
+        c->st = peek ? ST_PEEK : ST_HS;
         c->cr_want = GW_EV_READ;
         c->c_rr = c->c_wr = 1; /* try at once: the ClientHello is often already here */
         c->t0_us = hilt_mono_us();
         c->deadline_ms = w->now_ms + L->cfg->hs_timeout_ms;
-        SSL_set_app_data(ssl, c);
-        SSL_set_accept_state(ssl);
+        if (ssl) {
+            SSL_set_app_data(ssl, c);
+            SSL_set_accept_state(ssl);
+        }
         list_add(&w->conns, c);
         w->nconns++;
         tm_add(w->shard, TM_CONNECTIONS, L->name, NULL, NULL, NULL, 1);
@@ -1019,6 +1186,7 @@ void gw_conn_sweep(struct gw_worker *w)
         struct gw_conn *next = c->next;
         if (c->deadline_ms <= w->now_ms) {
             switch (c->st) {
+            case ST_PEEK:
             case ST_HS:
                 hs_failed(c, HS_F_TIMEOUT, 0);
                 break;

@@ -7,6 +7,8 @@
  */
 #include "gateway/gen.h"
 
+#include "gateway/tp.h"
+
 #include "core/err.h"
 #include "core/log.h"
 #include "core/net.h"
@@ -187,7 +189,8 @@ int gw_verify_subject_ok(const struct gw_listenercfg *l, X509 *x)
 
 /* Settings every server context of a listener shares. */
 static int server_ctx_setup(SSL_CTX *ctx, struct gw_listener *L, X509_STORE *client_store,
-                            STACK_OF(X509_NAME) * ca_names, struct hilt_err *e)
+                            STACK_OF(X509_NAME) * ca_names, long ticket_life,
+                            struct hilt_err *e)
 {
     struct gw_listenercfg *lc = L->cfg;
     if (gw_ctx_apply_profile(ctx, lc->profile, e) < 0) return -1;
@@ -202,6 +205,9 @@ static int server_ctx_setup(SSL_CTX *ctx, struct gw_listener *L, X509_STORE *cli
     /* Stateless tickets only: no server-side session cache and its lock. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);
+    /* the ticket lifetime hint (RFC 8446 §4.6.1): how long a ticket is sure to
+     * be decryptable, so clients do not offer tickets the key ring dropped */
+    SSL_CTX_set_timeout(ctx, ticket_life);
     gw_ctx_install_tickets(ctx);
     static const unsigned char sid_ctx[] = "hilt-gateway";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
@@ -222,8 +228,41 @@ static int server_ctx_setup(SSL_CTX *ctx, struct gw_listener *L, X509_STORE *cli
     return 0;
 }
 
+/* The certificate chain (leaf first) and key of one certificates: entry,
+ * from its files or from the trust plane. 1 loaded, 0 skipped (an issue:
+ * entry while only checking), -1 error (in e, at the entry's position). */
+static int load_pair(struct gw_gen *g, struct gw_listener *L, size_t i, struct gw_tp *tp,
+                     STACK_OF(X509) * *chain, EVP_PKEY **key, struct hilt_err *e)
+{
+    struct gw_config *c = g->cfg;
+    struct gw_certcfg *cc = &L->cfg->certs[i];
+    char path[160];
+    struct hilt_err e2;
+    hilt_err_clear(&e2);
+    if (cc->issue) {
+        if (!tp) return 0;
+        if (gw_tp_cert(tp, L->cfg->name, cc->issue, chain, key, &e2) == 0) return 1;
+        snprintf(path, sizeof(path), "listeners.%s.certificates[%zu].issue", L->name, i);
+        cfgerr(e, c, cc->issue->at, path, e2.msg);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "listeners.%s.certificates[%zu].cert", L->name, i);
+    if (!(*chain = hilt_certs_load(cc->cert, &e2))) {
+        cfgerr(e, c, cc->cert_at, path, e2.msg);
+        return -1;
+    }
+    if (!(*key = hilt_key_load(cc->key, &e2))) {
+        snprintf(path, sizeof(path), "listeners.%s.certificates[%zu].key", L->name, i);
+        cfgerr(e, c, cc->key_at, path, e2.msg);
+        sk_X509_pop_free(*chain, X509_free);
+        *chain = NULL;
+        return -1;
+    }
+    return 1;
+}
+
 static int load_variant(struct gw_gen *g, struct gw_listener *L, struct gw_variant *v,
-                        struct hilt_err *e)
+                        struct gw_tp *tp, struct hilt_err *e)
 {
     struct gw_config *c = g->cfg;
     struct gw_listenercfg *lc = L->cfg;
@@ -264,36 +303,29 @@ static int load_variant(struct gw_gen *g, struct gw_listener *L, struct gw_varia
             EVP_DigestUpdate(md, lc->client_auth.subjects[i],
                              strlen(lc->client_auth.subjects[i]) + 1);
     }
-    v->sets = calloc(lc->ncerts, sizeof(*v->sets));
+    v->sets = calloc(lc->ncerts ? lc->ncerts : 1, sizeof(*v->sets));
     if (!v->sets) goto oom;
+    long ticket_life = (long)c->ticket_rotate_s * (c->ticket_keep > 0 ? c->ticket_keep : 1);
     size_t default_cert = 0;
     for (size_t i = 0; i < lc->ncerts; i++)
         if (lc->certs[i].is_default) default_cert = i;
     for (size_t i = 0; i < lc->ncerts; i++) {
         struct gw_certcfg *cc = &lc->certs[i];
-        struct hilt_err e2;
-        hilt_err_clear(&e2);
-        snprintf(path, sizeof(path), "listeners.%s.certificates[%zu].cert", L->name, i);
-        STACK_OF(X509) *chain = hilt_certs_load(cc->cert, &e2);
-        if (!chain) {
-            cfgerr(e, c, cc->cert_at, path, e2.msg);
-            goto out;
-        }
-        EVP_PKEY *key = hilt_key_load(cc->key, &e2);
-        if (!key) {
-            snprintf(path, sizeof(path), "listeners.%s.certificates[%zu].key", L->name, i);
-            cfgerr(e, c, cc->key_at, path, e2.msg);
-            sk_X509_pop_free(chain, X509_free);
-            goto out;
-        }
+        STACK_OF(X509) *chain = NULL;
+        EVP_PKEY *key = NULL;
+        int lr = load_pair(g, L, i, tp, &chain, &key, e);
+        if (lr < 0) goto out;
+        if (lr == 0) continue;
+        snprintf(path, sizeof(path), "listeners.%s.certificates[%zu].%s", L->name, i,
+                 cc->issue ? "issue" : "cert");
         X509 *leaf = sk_X509_value(chain, 0);
         if (X509_check_private_key(leaf, key) != 1) {
             ERR_clear_error();
             char msg[600];
-            snprintf(msg, sizeof(msg), "%s does not match the certificate in %s", cc->key,
-                     cc->cert);
+            snprintf(msg, sizeof(msg), "%s does not match the certificate in %s",
+                     cc->key ? cc->key : "the issued key", cc->cert ? cc->cert : "the store");
             snprintf(path, sizeof(path), "listeners.%s.certificates[%zu].key", L->name, i);
-            cfgerr(e, c, cc->key_at, path, msg);
+            cfgerr(e, c, cc->issue ? cc->issue->at : cc->key_at, path, msg);
             EVP_PKEY_free(key);
             sk_X509_pop_free(chain, X509_free);
             goto out;
@@ -332,7 +364,8 @@ static int load_variant(struct gw_gen *g, struct gw_listener *L, struct gw_varia
             set = &v->sets[v->nsets++];
             *set = tmp;
             set->ctx = SSL_CTX_new(TLS_server_method());
-            if (!set->ctx || server_ctx_setup(set->ctx, L, store, ca_names, e) < 0) {
+            if (!set->ctx ||
+                server_ctx_setup(set->ctx, L, store, ca_names, ticket_life, e) < 0) {
                 if (set->ctx) hilt_err_prefix(e, "listeners.%s", L->name);
                 EVP_PKEY_free(key);
                 sk_X509_pop_free(chain, X509_free);
@@ -361,7 +394,7 @@ static int load_variant(struct gw_gen *g, struct gw_listener *L, struct gw_varia
             if (cr->max_lifetime_days && life > (time_t)cr->max_lifetime_days * 86400) {
                 char w[600];
                 snprintf(w, sizeof(w), "%s: certificate %s lives %ld days, profile %s allows %d",
-                         cc->cert, ci->subject, (long)(life / 86400), lc->profile->name,
+                         cc->cert ? cc->cert : "issue", ci->subject, (long)(life / 86400), lc->profile->name,
                          cr->max_lifetime_days);
                 char **nw = realloc(g->warnings, (g->nwarnings + 1) * sizeof(*nw));
                 if (nw) {
@@ -511,10 +544,9 @@ void gw_gen_take_sockets(struct gw_gen *g, struct gw_gen *prev)
 }
 
 struct gw_gen *gw_gen_build(struct gw_config *cfg, struct gw_gen *prev, int nworkers,
-                            struct gw_tickets *tickets, struct tm_registry *reg, int bind,
+                            struct gw_tp *tp, struct tm_registry *reg, int bind,
                             struct hilt_err *e)
 {
-    (void)tickets;
     struct gw_gen *g = calloc(1, sizeof(*g));
     if (!g) {
         gw_config_free(&cfg);
@@ -580,10 +612,11 @@ struct gw_gen *gw_gen_build(struct gw_config *cfg, struct gw_gen *prev, int nwor
             L->routes[r].sni = L->cfg->routes[r].sni;
             L->routes[r].alpn = L->cfg->routes[r].alpn;
             L->routes[r].be = &g->backends[L->cfg->routes[r].backend_idx];
+            L->routes[r].passthrough = L->cfg->routes[r].passthrough;
         }
         L->nroutes = L->cfg->nroutes;
         L->nvariants = 1;
-        if (load_variant(g, L, &L->variants[0], e) < 0) goto fail;
+        if (load_variant(g, L, &L->variants[0], tp, e) < 0) goto fail;
         L->variants[0].label = reg ? tm_intern(reg, L->variants[0].id) : L->variants[0].id;
         if (!L->variants[0].label) goto oom;
         L->total_weight = L->variants[0].weight;
@@ -654,6 +687,7 @@ void gw_gen_unref(struct gw_gen *g)
 
 struct gw_certset *gw_variant_lookup(struct gw_variant *v, const char *sni, int strict)
 {
+    if (!v->nsets) return NULL;
     if (sni && *sni) {
         for (size_t s = 0; s < v->nsets; s++)
             for (size_t i = 0; i < v->sets[s].nnames; i++)
@@ -684,8 +718,19 @@ struct gw_route *gw_route_find(struct gw_listener *l, const char *sni, const cha
 {
     for (size_t i = 0; i < l->nroutes; i++) {
         struct gw_route *r = &l->routes[i];
+        if (r->passthrough) continue; /* only gw_route_peek() takes those */
         if (strcmp(r->sni, "*") && !(sni && gw_name_match(r->sni, sni))) continue;
         if (!ignore_alpn && r->alpn && (!alpn || strcmp(r->alpn, alpn))) continue;
+        return r;
+    }
+    return NULL;
+}
+
+struct gw_route *gw_route_peek(struct gw_listener *l, const char *sni)
+{
+    for (size_t i = 0; i < l->nroutes; i++) {
+        struct gw_route *r = &l->routes[i];
+        if (strcmp(r->sni, "*") && !(sni && gw_name_match(r->sni, sni))) continue;
         return r;
     }
     return NULL;

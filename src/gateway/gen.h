@@ -21,6 +21,7 @@
 #define HILT_GATEWAY_GEN_H
 
 #include "gateway/config.h"
+#include "gateway/tickets.h"
 
 #include <openssl/ssl.h>
 #include <stdatomic.h>
@@ -29,7 +30,7 @@
 #include <time.h>
 
 struct hilt_err;
-struct gw_tickets;
+struct gw_tp;
 struct tm_registry;
 
 struct gw_certinfo {
@@ -61,6 +62,7 @@ struct gw_route {
     const char *sni; /* borrowed from the config */
     const char *alpn;
     struct gw_backend *be;
+    int passthrough;
 };
 
 struct gw_listener {
@@ -115,7 +117,7 @@ struct gw_gen {
  * for addresses that stay. Errors: HILT_E_INPUT with file:line:col for
  * certificates, keys and CA files; HILT_E_RUNTIME for sockets. */
 struct gw_gen *gw_gen_build(struct gw_config *cfg, struct gw_gen *prev, int nworkers,
-                            struct gw_tickets *tickets, struct tm_registry *reg, int bind,
+                            struct gw_tp *tp, struct tm_registry *reg, int bind,
                             struct hilt_err *e);
 void gw_gen_ref(struct gw_gen *g);
 void gw_gen_unref(struct gw_gen *g);
@@ -126,25 +128,18 @@ void gw_gen_take_sockets(struct gw_gen *g, struct gw_gen *prev);
  * NULL when strict and nothing matches. */
 struct gw_certset *gw_variant_lookup(struct gw_variant *v, const char *sni, int strict);
 struct gw_variant *gw_pick_variant(struct gw_listener *l, unsigned rnd);
-/* The first route whose SNI (and ALPN, when given) matches; NULL: none. */
+/* The first terminating route whose SNI (and ALPN, when given) matches;
+ * NULL: none. Passthrough routes are never returned. */
 struct gw_route *gw_route_find(struct gw_listener *l, const char *sni, const char *alpn,
                                int ignore_alpn);
+/* Before any TLS (a listener with passthrough routes): the first route of
+ * any kind whose SNI matches. A passthrough one means: do not terminate. */
+struct gw_route *gw_route_peek(struct gw_listener *l, const char *sni);
 
 /* Does the kernel offer kTLS (the "tls" TCP ULP)? Checked once. */
 int gw_ktls_available(void);
 
 /* ---- TLS contexts (tlsctx.c) ---- */
-
-/* Process-wide ticket keys: the current one encrypts, older ones decrypt. */
-struct gw_tickets *gw_tickets_new(struct hilt_err *e);
-void gw_tickets_free(struct gw_tickets **t);
-/* Make a fresh current key (the old ones stay for decryption). */
-int gw_tickets_rotate(struct gw_tickets *t);
-/* Replace the ring with the keys in a file of 80-byte records. */
-int gw_tickets_load(struct gw_tickets *t, const char *path, struct hilt_err *e);
-time_t gw_tickets_rotated(struct gw_tickets *t);
-/* Make ctx encrypt and decrypt tickets with the process's ring. */
-void gw_ctx_install_tickets(SSL_CTX *ctx);
 
 /* Apply a policy profile to a context (versions, ciphers, suites, groups,
  * signature schemes, order, security level). p NULL: OpenSSL's defaults at

@@ -26,7 +26,10 @@ struct gw_buf {
     uint32_t off, len;
 };
 
-enum gw_state { ST_HS, ST_WAITDATA, ST_CONNECT, ST_PRE, ST_BHS, ST_PROXY, ST_DEAD };
+/* ST_PEEK: before any TLS, on a listener with passthrough routes: the
+ * ClientHello is looked at (MSG_PEEK) to choose between terminating and
+ * splicing. */
+enum gw_state { ST_PEEK, ST_HS, ST_WAITDATA, ST_CONNECT, ST_PRE, ST_BHS, ST_PROXY, ST_DEAD };
 
 struct gw_worker;
 
@@ -49,6 +52,7 @@ struct gw_conn {
     uint8_t c_eof, b_eof, c_shut, b_shut, c_err, b_err;
     uint8_t cr_want, cw_want, br_want, bw_want, bhs_want;
     uint8_t c_rr, c_wr, b_rr, b_wr; /* readiness seen (edge-triggered), cleared on EAGAIN */
+    uint8_t passthrough;            /* the client's TLS goes to the backend untouched (no ssl) */
     uint64_t t0_us;
     int64_t deadline_ms;
     struct hilt_client_hello *hello; /* during the handshake only */
@@ -114,6 +118,7 @@ struct gw_fstat {
 
 struct gw_admin_conn;
 struct gw_probe;
+struct gw_tp;
 
 struct gateway {
     char *config_path;
@@ -138,6 +143,11 @@ struct gateway {
     unsigned long reloads_ok, reloads_failed;
     struct gw_probe *probes;
     int64_t next_rotate;
+    struct gw_tp *tp;    /* certificates from the CA, ticket keys from the store */
+    int tp_fd;           /* eventfd: a renewed certificate waits to be swapped in */
+    struct gw_io tp_io;
+    int64_t next_push_ms; /* retry of a failed certificate swap */
+    unsigned long pushes_ok, pushes_failed;
 };
 
 /* conn.c */

@@ -1,13 +1,10 @@
-/* tlsctx.c - policy profiles onto OpenSSL contexts, and session-ticket keys.
+/* tlsctx.c - policy profiles onto OpenSSL contexts.
  *
  * A profile is applied explicitly, every knob set, so that the machine's
  * openssl.cnf (Debian sets MinProtocol and CipherString there) never changes
  * what a profile means. TLS 1.0/1.1 need security level 0 under OpenSSL 3.
  *
- * Ticket keys (RFC 5077 format as OpenSSL uses it: name 16, HMAC-SHA256 key,
- * AES-256-CBC key) live in one process-wide ring so that every context, and
- * every generation after a reload, encrypts with the same current key and
- * decrypts with the recent ones.
+ * Session-ticket keys live in tickets.c.
  */
 #include "gateway/gen.h"
 
@@ -23,146 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define TICKET_KEYS 3
-
-struct tkey {
-    unsigned char name[16], hmac[32], aes[32];
-};
-
-struct gw_tickets {
-    pthread_rwlock_t lk;
-    struct tkey k[TICKET_KEYS];
-    int n;
-    time_t rotated;
-    EVP_CIPHER *cipher;
-};
-
-static struct gw_tickets *g_tickets; /* the process's ring, set by gw_tickets_new */
-
-struct gw_tickets *gw_tickets_new(struct hilt_err *e)
-{
-    struct gw_tickets *t = calloc(1, sizeof(*t));
-    if (!t) {
-        hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
-        return NULL;
-    }
-    pthread_rwlock_init(&t->lk, NULL);
-    t->cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    if (!t->cipher || gw_tickets_rotate(t) < 0) {
-        hilt_err_ossl(e, HILT_E_RUNTIME, "cannot set up session-ticket keys");
-        gw_tickets_free(&t);
-        return NULL;
-    }
-    g_tickets = t;
-    return t;
-}
-
-void gw_tickets_free(struct gw_tickets **tp)
-{
-    if (!tp || !*tp) return;
-    struct gw_tickets *t = *tp;
-    if (g_tickets == t) g_tickets = NULL;
-    OPENSSL_cleanse(t->k, sizeof(t->k));
-    EVP_CIPHER_free(t->cipher);
-    pthread_rwlock_destroy(&t->lk);
-    free(t);
-    *tp = NULL;
-}
-
-int gw_tickets_rotate(struct gw_tickets *t)
-{
-    struct tkey k;
-    if (RAND_bytes((unsigned char *)&k, sizeof(k)) != 1) return -1;
-    pthread_rwlock_wrlock(&t->lk);
-    memmove(&t->k[1], &t->k[0], sizeof(t->k[0]) * (TICKET_KEYS - 1));
-    t->k[0] = k;
-    if (t->n < TICKET_KEYS) t->n++;
-    t->rotated = time(NULL);
-    pthread_rwlock_unlock(&t->lk);
-    OPENSSL_cleanse(&k, sizeof(k));
-    return 0;
-}
-
-time_t gw_tickets_rotated(struct gw_tickets *t)
-{
-    pthread_rwlock_rdlock(&t->lk);
-    time_t r = t->rotated;
-    pthread_rwlock_unlock(&t->lk);
-    return r;
-}
-
-int gw_tickets_load(struct gw_tickets *t, const char *path, struct hilt_err *e)
-{
-    struct hilt_buf b;
-    hilt_buf_init(&b, 80 * 16);
-    if (hilt_file_read(path, &b, e) < 0) {
-        hilt_buf_free(&b);
-        return -1;
-    }
-    if (b.len == 0 || b.len % 80) {
-        OPENSSL_cleanse(b.data, b.len);
-        hilt_buf_free(&b);
-        return hilt_err_set(e, HILT_E_INPUT, 0,
-                            "%s: expected one or more 80-byte ticket keys, got %zu bytes", path,
-                            b.len);
-    }
-    pthread_rwlock_wrlock(&t->lk);
-    t->n = 0;
-    for (size_t i = 0; i < b.len / 80 && t->n < TICKET_KEYS; i++) {
-        memcpy(t->k[t->n].name, b.data + i * 80, 16);
-        memcpy(t->k[t->n].hmac, b.data + i * 80 + 16, 32);
-        memcpy(t->k[t->n].aes, b.data + i * 80 + 48, 32);
-        t->n++;
-    }
-    t->rotated = time(NULL);
-    pthread_rwlock_unlock(&t->lk);
-    OPENSSL_cleanse(b.data, b.len);
-    hilt_buf_free(&b);
-    return 0;
-}
-
-/* RFC 5077 §4 ticket protection; returns 1 (use), 2 (use, renew), 0 (unknown key), -1. */
-static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
-                     EVP_MAC_CTX *hctx, int enc)
-{
-    (void)s;
-    struct gw_tickets *t = g_tickets;
-    if (!t) return -1;
-    OSSL_PARAM params[2] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end()};
-    int rc = -1;
-    pthread_rwlock_rdlock(&t->lk);
-    if (enc) {
-        if (RAND_bytes(iv, 16) != 1) goto out;
-        memcpy(name, t->k[0].name, 16);
-        if (EVP_EncryptInit_ex(cctx, t->cipher, NULL, t->k[0].aes, iv) != 1 ||
-            EVP_MAC_init(hctx, t->k[0].hmac, 32, params) != 1)
-            goto out;
-        rc = 1;
-        goto out;
-    }
-    rc = 0;
-    for (int i = 0; i < t->n; i++) {
-        if (memcmp(name, t->k[i].name, 16)) continue;
-        if (EVP_MAC_init(hctx, t->k[i].hmac, 32, params) != 1 ||
-            EVP_DecryptInit_ex(cctx, t->cipher, NULL, t->k[i].aes, iv) != 1) {
-            rc = -1;
-            goto out;
-        }
-        rc = i == 0 ? 1 : 2;
-        break;
-    }
-out:
-    pthread_rwlock_unlock(&t->lk);
-    return rc;
-}
-
-void gw_ctx_install_tickets(SSL_CTX *ctx)
-{
-    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
-}
 
 static int join_ciphers(struct hilt_buf *b, const struct hilt_u16list *l)
 {

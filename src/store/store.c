@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "store/store_acme.h"
 #include "store/store_api.h"
+#include "store/store_gateway.h"
 #include "store/store_int.h"
 
 #include <ctype.h>
@@ -209,6 +210,7 @@ const struct hilt_stmt_def hilt_stmts[ST_COUNT] = {
 #define HILT_STMT(id, sql, pg) [id] = {sql, pg},
 #include "store/store_api_stmts.h"
 #include "store/store_acme_stmts.h"
+#include "store/store_gateway_stmts.h"
 #undef HILT_STMT
 };
 
@@ -342,6 +344,7 @@ static const struct hilt_migration migrations[] = {
     {2, m2_sqlite, m2_pg},
     {3, hilt_store_m3_sqlite, hilt_store_m3_pg}, /* store_api.c: hilt serve */
     {4, hilt_store_m4_sqlite, hilt_store_m4_pg}, /* store_acme.c: ACME */
+    {5, hilt_store_m5_sqlite, hilt_store_m5_pg}, /* store_gateway.c: gateway ticket keys */
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

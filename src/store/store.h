@@ -20,7 +20,7 @@ struct hilt_err;
 struct hilt_buf;
 struct hilt_store;
 
-#define HILT_STORE_SCHEMA_VERSION 4
+#define HILT_STORE_SCHEMA_VERSION 5
 
 /* $HILT_HOME, or ~/.local/share/hilt. Returns -1 if it does not fit. */
 int hilt_home(char *out, size_t cap, struct hilt_err *e);

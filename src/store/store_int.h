@@ -105,6 +105,7 @@ enum hilt_stmt {
 #define HILT_STMT(id, sql, pg) id,
 #include "store/store_api_stmts.h"
 #include "store/store_acme_stmts.h" /* schema 4: ACME (store_acme.c) */
+#include "store/store_gateway_stmts.h" /* schema 5: gateway ticket keys (store_gateway.c) */
 #undef HILT_STMT
     ST_COUNT
 };

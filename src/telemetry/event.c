@@ -143,8 +143,10 @@ int hs_event_append(struct hilt_buf *b, const struct hs_event *ev)
     char num[24];
     rc |= LIT(b, ",\"duration_us\":");
     rc |= hilt_buf_add(b, num, u64_dec(ev->duration_us, num));
-    rc |= ev->ok ? LIT(b, ",\"result\":\"ok\"") : LIT(b, ",\"result\":\"failed\"");
-    rc |= KV(b, ",\"code\":", ev->ok ? NULL : ev->code);
+    rc |= ev->passthrough ? LIT(b, ",\"result\":\"passthrough\"")
+          : ev->ok        ? LIT(b, ",\"result\":\"ok\"")
+                          : LIT(b, ",\"result\":\"failed\"");
+    rc |= KV(b, ",\"code\":", ev->ok || ev->passthrough ? NULL : ev->code);
     rc |= KV(b, ",\"alert_sent\":", ev->alert_sent);
     rc |= KV(b, ",\"alert_received\":", ev->alert_received);
     rc |= KV(b, ",\"error\":", ev->error);

@@ -36,6 +36,8 @@ struct hs_event {
     int resumed;
     const char *ja4;     /* NULL: no ClientHello */
     const char *backend; /* routed backend, or NULL */
+    int passthrough;     /* not terminated: the ClientHello went on to the backend as it came
+                          * ("result":"passthrough"; version, cipher… are the backend's business) */
 };
 
 /* Append s as a JSON string (with quotes) or null. Control bytes and

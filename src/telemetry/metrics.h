@@ -30,6 +30,7 @@ enum tm_family {
     TM_BE_CONNECT_FAIL, /* backend, server */
     TM_BE_HS_FAIL,      /* backend, server */
     TM_RELOADS,         /* result */
+    TM_PASSTHROUGH,     /* listener, backend */
     TM_FAMILY_COUNT
 };
 

@@ -71,8 +71,9 @@ static void setup(void)
         fprintf(stderr, "%s\n", e.msg);
         abort();
     }
-    struct gw_tickets *t = gw_tickets_new(&e);
-    gen = gw_gen_build(cfg, NULL, 1, t, NULL, 0, &e);
+    struct gw_tickets *t = gw_tickets_new(&e); /* the process ring the contexts use */
+    (void)t;
+    gen = gw_gen_build(cfg, NULL, 1, NULL, NULL, 0, &e);
     if (!gen) {
         fprintf(stderr, "%s\n", e.msg);
         abort();
