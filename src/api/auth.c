@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -182,16 +183,19 @@ int hilt_auth_has_role(const struct hilt_auth *a, unsigned roles_)
 int hilt_auth_allows_csv(const struct hilt_auth *a, unsigned roles_, const char *env,
                          const char *csv)
 {
-    char buf[8192];
-    const char *v[128];
+    /* every name of the list, however long (a request holds up to 100) */
+    char *buf = strdup(csv ? csv : "");
+    const char **v = buf ? calloc(strlen(buf) / 2 + 2, sizeof(*v)) : NULL;
     size_t n = 0;
-    snprintf(buf, sizeof(buf), "%s", csv ? csv : "");
-    if (csv && strlen(csv) >= sizeof(buf)) return 0;
-    for (char *tok = buf, *save = NULL; (tok = strtok_r(tok, ",", &save)); tok = NULL) {
-        if (n == sizeof(v) / sizeof(v[0])) return 0;
+    int ok = 0;
+    if (!buf || !v) goto out;
+    for (char *tok = buf, *save = NULL; (tok = strtok_r(tok, ",", &save)); tok = NULL)
         v[n++] = tok;
-    }
-    return hilt_auth_allows(a, roles_, env, v, n);
+    ok = hilt_auth_allows(a, roles_, env, v, n);
+out:
+    free(v);
+    free(buf);
+    return ok;
 }
 
 /* ---- loading a principal ---------------------------------------------------------- */

@@ -39,16 +39,22 @@ static void rules_of(const struct hilt_ca *ca, struct hilt_issue_rules *r)
     if (ca->rec.max_lifetime > 0) r->max_lifetime = ca->rec.max_lifetime;
 }
 
-static void join(const struct hilt_names *n, char *out, size_t cap)
+/* Names as one comma-separated string; -1 when they do not fit (never
+ * truncated: approvers are checked against exactly these names). */
+static int join(const struct hilt_names *n, char *out, size_t cap)
 {
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < n->n; i++) {
         int w = snprintf(out + o, cap - o, "%s%s", i ? "," : "", n->v[i]);
-        if (w < 0 || (size_t)w >= cap - o) break;
+        if (w < 0 || (size_t)w >= cap - o) return -1;
         o += (size_t)w;
     }
+    return 0;
 }
+
+/* HILT_NAMES_MAX names of at most 253 characters, with their commas */
+#define JOINED_MAX (HILT_NAMES_MAX * 254 + 1)
 
 static int new_rid(char rid[64], struct hilt_err *e)
 {
@@ -142,11 +148,16 @@ int hilt_api_submit(struct hilt_api *api, const struct hilt_principal *who, X509
     if (!e) e = &tmp_err;
     struct hilt_names names = {0};
     struct hilt_issue_rules rules;
-    char *pem = NULL, joined[8192], obj[8400], res[1200];
+    char *pem = NULL, res[1200];
+    char *joined = malloc(JOINED_MAX), *obj = malloc(JOINED_MAX + 400);
     int rc = -1;
     const char *via = via_of(who);
     request_id[0] = '\0';
     const char *env = meta->env ? meta->env : "";
+    if (!joined || !obj) {
+        hilt_err_set(e, HILT_E_RUNTIME, 500, "out of memory");
+        goto out;
+    }
     if (!valid_meta_str(meta->owner, 127) || !valid_meta_str(meta->service, 127) ||
         !valid_meta_str(env, 63)) {
         hilt_err_set(e, HILT_E_INPUT, 400,
@@ -175,7 +186,10 @@ int hilt_api_submit(struct hilt_api *api, const struct hilt_principal *who, X509
         e->code = 400;
         goto refused;
     }
-    join(&names, joined, sizeof(joined));
+    if (join(&names, joined, JOINED_MAX) < 0) {
+        hilt_err_set(e, HILT_E_INPUT, 400, "CSR: too many names");
+        goto refused;
+    }
     if (!(pem = csr_pem(csr))) {
         hilt_err_set(e, HILT_E_RUNTIME, 500, "cannot encode the CSR");
         goto out;
@@ -188,7 +202,7 @@ int hilt_api_submit(struct hilt_api *api, const struct hilt_principal *who, X509
     snprintf(rec.owner, sizeof(rec.owner), "%s", meta->owner ? meta->owner : "");
     snprintf(rec.service, sizeof(rec.service), "%s", meta->service ? meta->service : "");
     snprintf(rec.env, sizeof(rec.env), "%s", env);
-    snprintf(obj, sizeof(obj), "request=%s names=%s env=%s lifetime=%lld via=%s", request_id,
+    snprintf(obj, JOINED_MAX + 400, "request=%s names=%s env=%s lifetime=%lld via=%s", request_id,
              joined, env[0] ? env : "-", (long long)lifetime, via);
     if (!sc) {
         snprintf(rec.state, sizeof(rec.state), "pending");
@@ -231,8 +245,9 @@ refused:
     /* what the CA refused is audited (the request itself is not stored) */
     if (e->code == 400) {
         char names_s[2048];
-        join(&names, names_s, sizeof(names_s));
-        snprintf(obj, sizeof(obj), "names=%s env=%s via=%s", names_s[0] ? names_s : "-",
+        if (join(&names, names_s, sizeof(names_s)) < 0)
+            snprintf(names_s, sizeof(names_s), "(many)");
+        snprintf(obj, JOINED_MAX + 400, "names=%s env=%s via=%s", names_s[0] ? names_s : "-",
                  env[0] ? env : "-", via);
         snprintf(res, sizeof(res), "rejected: %s", e->msg);
         struct hilt_audit_ev iev = {who->id, "request.submit", obj, res};
@@ -242,6 +257,8 @@ refused:
     request_id[0] = '\0';
 out:
     free(pem);
+    free(joined);
+    free(obj);
     hilt_names_free(&names);
     return rc;
 }
@@ -281,6 +298,17 @@ static int issue_request(struct hilt_api *api, const char *actor, struct hilt_ap
     if (!csr) goto out;
     rules_of(api->ca, &rules);
     if (hilt_csr_check(csr, &rules, r->rid, &names, e) < 0) goto out;
+    {
+        /* exactly the names the approver was shown and checked against */
+        char *j = malloc(JOINED_MAX);
+        int same = j && join(&names, j, JOINED_MAX) == 0 && !strcmp(j, r->names);
+        free(j);
+        if (!same) {
+            hilt_err_set(e, HILT_E_INPUT, 409,
+                         "request %s: the CSR's names differ from the recorded ones", r->rid);
+            goto out;
+        }
+    }
     struct hilt_cert_meta m = {r->owner, r->service, r->env, r->lifetime};
     char obj[200], res[200];
     snprintf(obj, sizeof(obj), "request=%s", r->rid);

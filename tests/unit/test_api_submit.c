@@ -167,7 +167,8 @@ static int submit(struct env *v, const char *who, const char *names, const char 
     snprintf(cn, sizeof(cn), "%s", names);
     char *comma = strchr(cn, ',');
     if (comma) *comma = '\0';
-    char san[1024] = "";
+    static char san[32768];
+    san[0] = 0;
     size_t o = 0;
     for (const char *p = names; *p;) {
         const char *c = strchr(p, ',');
@@ -547,6 +548,41 @@ static void leases(void **state)
     assert_int_equal(ep, 3);
 }
 
+/* 100 long names (20 KB joined): stored whole, approved against every one */
+static void many_names(void **state)
+{
+    struct env *v = env(state);
+    grant(v, "token:bob", "approver", "env=prod,names=.example.com");
+    char *names = malloc(100 * 200), *p = names;
+    char lab[61];
+    memset(lab, 'a', 60);
+    lab[60] = 0;
+    p += sprintf(p, "short.example.com"); /* the CN (at most 64 characters) */
+    for (int i = 1; i < 100; i++)
+        p += sprintf(p, ",%02d%s.%s.example.com", i, lab, lab);
+    enum hilt_submit_state s = 0;
+    char rid[64];
+    struct hilt_issued iss = {0};
+    struct hilt_err e = {0};
+    int rc = submit(v, "token:alice", names, "prod", 3600, &s, rid, &iss, &e);
+    if (rc) fprintf(stderr, "submit: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s, HILT_SUBMIT_PENDING);
+    struct hilt_api_request_rec r;
+    assert_int_equal(hilt_store_request_get(v->st, rid, &r, &e), 1);
+    assert_int_equal(strlen(r.names), strlen(names));
+    hilt_api_request_rec_free(&r);
+    struct hilt_auth a;
+    load(v, "token:bob", &a);
+    rc = hilt_api_decide(&v->api, &a, rid, 1, NULL, &r, &iss, &e);
+    if (rc) fprintf(stderr, "decide: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+    assert_string_equal(r.state, "issued");
+    hilt_api_request_rec_free(&r);
+    hilt_issued_free(&iss);
+    free(names);
+}
+
 static int page_cb(const struct hilt_api_request_rec *r, void *arg)
 {
     int64_t *last = arg;
@@ -648,6 +684,7 @@ int main(void)
         BOTH(tokens),
         BOTH(leases),
         BOTH(paging),
+        BOTH(many_names),
         cmocka_unit_test(patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
