@@ -133,7 +133,8 @@ struct srv {
     uint64_t renew_runs;
     /* CRLs and OCSP */
     int64_t next_crl_at, last_revoked_count, next_ocsp_poll;
-    int store_ok; /* the last store probe (each tick) answered */
+    int store_ok;                                /* the last store probe (each tick) answered */
+    const char *resolve[HILT_SERVE_MAX_RESOLVE]; /* api.resolve: into cfg.resolve */
     int64_t ocsp_sign_failures_seen, last_signer_restart;
 };
 
@@ -1173,6 +1174,20 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     lease_tick(s, now);
 }
 
+/* What the handlers read from the configuration (again after a reload). */
+static void api_knobs(struct srv *s)
+{
+    s->api.scopes = s->cfg.scopes;
+    s->api.nscopes = s->cfg.nscopes;
+    s->api.issue_on_approve = s->cfg.issue_on_approve;
+    s->api.http01_port = s->cfg.http01_port ? s->cfg.http01_port : 80;
+    s->api.tlsalpn01_port = s->cfg.tlsalpn01_port ? s->cfg.tlsalpn01_port : 443;
+    for (size_t i = 0; i < s->cfg.nresolve; i++)
+        s->resolve[i] = s->cfg.resolve[i];
+    s->api.resolve = s->resolve;
+    s->api.nresolve = s->cfg.nresolve;
+}
+
 /* ---- signals: stop, reload ------------------------------------------------------------------ */
 
 static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
@@ -1260,9 +1275,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     hilt_policy_free(&oldp);
-    s->api.scopes = s->cfg.scopes;
-    s->api.nscopes = s->cfg.nscopes;
-    s->api.issue_on_approve = s->cfg.issue_on_approve;
+    api_knobs(s);
     hilt_http_limits_default(&s->lim);
     s->lim.max_body = s->cfg.limits.max_body;
     s->lim.max_head = s->cfg.limits.max_head;
@@ -1359,16 +1372,7 @@ int hilt_serve_run(const struct hilt_serve_config *cfg, const struct hilt_serve_
     s->api.ca = s->ca;
     s->api.home = s->home;
     s->api.node_id = s->cfg.node;
-    s->api.scopes = s->cfg.scopes;
-    s->api.nscopes = s->cfg.nscopes;
-    s->api.http01_port = cfg->http01_port ? cfg->http01_port : 80;
-    s->api.tlsalpn01_port = cfg->tlsalpn01_port ? cfg->tlsalpn01_port : 443;
-    static const char *resolve[HILT_SERVE_MAX_RESOLVE];
-    for (size_t i = 0; i < s->cfg.nresolve; i++)
-        resolve[i] = s->cfg.resolve[i];
-    s->api.resolve = resolve;
-    s->api.nresolve = s->cfg.nresolve;
-    s->api.issue_on_approve = s->cfg.issue_on_approve;
+    api_knobs(s);
     s->api.metrics = s->metrics;
     s->api.priv = s;
     if (hilt_rest_init(&s->api, e) < 0 || hilt_acme_init(&s->api, e) < 0) goto out;
