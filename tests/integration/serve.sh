@@ -85,6 +85,8 @@ grep -q "Verify return code: 0 (ok)" <<<"$out" && pass serve_chain_s_client ||
 code=$(curl -s -o "$T/h.json" -w '%{http_code}' --cacert "$T/roots.pem" "$SRV/healthz")
 [[ $code == 200 ]] && jq_eq serve_healthz "$T/h.json" '.status + " " + .renewal_lease' "ok held" ||
   fail serve_healthz "status $code"
+openssl s_client -connect "127.0.0.1:$P" -tls1_2 -CAfile "$T/roots.pem" </dev/null 2>&1 |
+  grep -q "Protocol *: TLSv1.2" && pass serve_intermediate_tls12 || fail serve_intermediate_tls12 "no TLS 1.2"
 curl -s -o /dev/null https://localhost:$P/healthz 2>/dev/null
 [[ $? != 0 ]] && pass serve_untrusted_without_roots || fail serve_untrusted_without_roots "curl trusted it"
 # not a CA key in this process: only the signer child holds it
@@ -433,7 +435,7 @@ grep -q "ERROR: LeakSanitizer\|ERROR: AddressSanitizer" "$T/serve.err" && fail s
 P2=$(free_port)
 cat > "$T/renew.yaml" <<EOF
 node: node-r
-listeners: [{listen: "127.0.0.1:$P2"}]
+listeners: [{listen: "127.0.0.1:$P2", profile: modern}]
 certificate: {lifetime: 10m, renew_before: 9m54s}
 renewal: {enabled: false}
 EOF
@@ -441,6 +443,12 @@ EOF
 RPID=$!
 _bg_pids+=("$RPID")
 wait_port "$P2" 30 || fail serve_renew_start "$(tail -3 "$T/r.err")"
+# TLS settings come from the policy profile: modern is TLS 1.3 only
+openssl s_client -connect "127.0.0.1:$P2" -tls1_2 -CAfile "$T/roots.pem" </dev/null >"$T/t12" 2>&1
+openssl s_client -connect "127.0.0.1:$P2" -tls1_3 -CAfile "$T/roots.pem" </dev/null >"$T/t13" 2>&1
+grep -q "Cipher is (NONE)" "$T/t12" && grep -q "New, TLSv1.3" "$T/t13" && pass serve_tls_profile ||
+  fail serve_tls_profile "$(grep -i -m2 'protocol\|alert' "$T/t12")"
+
 python3 - "$P2" "$T/roots.pem" > "$T/swap.out" 2>&1 <<'EOF'
 import socket, ssl, sys, time, subprocess
 port, roots = int(sys.argv[1]), sys.argv[2]
