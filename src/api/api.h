@@ -2,12 +2,12 @@
  * authenticated principal, scopes, and the one issuance path every way in
  * (REST /v1 and ACME) goes through.
  *
- * Owners: api/server.c, api/rest.c, api/auth.c and src/cli/serve.c build
+ * Owners: api/httpd.c (the daemon), api/rest.c, api/auth.c, api/submit.c and src/cli/serve.c build
  * and run the server (REST, auth, approvals, metrics, renewal loop);
  * api/acme.c and api/ari.c mount under /acme/. See docs/serve.md and
  * docs/acme.md.
  *
- * Mount points (fixed, dispatched by api/server.c):
+ * Mount points (fixed, dispatched by api/httpd.c):
  *   /v1/…          hilt_rest_handle()      REST API (api/rest.c)
  *   /acme/…        hilt_acme_handle()      ACME directory and resources (api/acme.c)
  *   /ocsp, /ocsp/… the OCSP responder (ca/ocsp_responder.h)
@@ -86,7 +86,7 @@ struct hilt_api {
     size_t nresolve;
     void *rest; /* api/rest.c */
     void *acme; /* api/acme.c */
-    void *priv; /* api/httpd.c (the server; api/server.c in the first sketch) */
+    void *priv; /* api/httpd.c (the daemon) */
     /* added by the REST/approvals side: */
     int issue_on_approve; /* 1 (default): an approval issues at once; 0: an
                            * issuer's POST /v1/requests/ID/issue does */

@@ -1,6 +1,6 @@
 /* handler.h - the request/response shape every `hilt serve` handler speaks.
  *
- * The server (api/server.c) owns the sockets, TLS, HTTP/1.1 framing, limits
+ * The server (api/httpd.c) owns the sockets, TLS, HTTP/1.1 framing, limits
  * and timeouts. It hands each complete, bounded request to a handler as a
  * struct hilt_req and sends back what the handler put in a struct
  * hilt_reply. Handlers never touch a socket, so each one can be unit
