@@ -549,6 +549,19 @@ static void hexs(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* The fast path's subject key from a CSR: its SubjectPublicKeyInfo as the
+ * CSR carries it (no encoder round trip through the decoded key), or, for
+ * what that does not cover, from the key. */
+static int subject_from_csr(struct hilt_mint_subject *ms, X509_REQ *csr, EVP_PKEY *key)
+{
+    unsigned char *d = NULL;
+    X509_PUBKEY *xp = X509_REQ_get_X509_PUBKEY(csr);
+    int n = xp ? i2d_X509_PUBKEY(xp, &d) : -1;
+    int rc = n > 0 ? hilt_mint_subject_init_der(ms, d, (size_t)n, NULL) : -1;
+    OPENSSL_free(d);
+    return rc == 0 ? 0 : hilt_mint_subject_init(ms, key, NULL);
+}
+
 /* The issuance itself: n requests with sequence numbers first..first+n-1
  * (first < 0: allocate them). Rejections are audited; on any failure
  * nothing is recorded and outs[] are empty. */
@@ -605,8 +618,7 @@ static int issue_many(struct hilt_ca *ca, const struct hilt_issue_req *reqs, siz
                     c->key = NULL;
                     hilt_err_ossl(e, HILT_E_INPUT, "CSR public key");
                     goto refused;
-                }
-                c->encoded = fast && hilt_mint_subject_init(&c->ms, c->key, NULL) == 0;
+                }                c->encoded = fast && subject_from_csr(&c->ms, r->csr, c->key) == 0;
                 ERR_clear_error();
             }
             p->key = c->key;

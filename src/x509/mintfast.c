@@ -3,6 +3,7 @@
  * else is refused so the caller uses hilt_mint(). */
 #include "x509/mintfast.h"
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "x509/der.h"
 
@@ -151,30 +152,87 @@ int hilt_mint_issuer_init(struct hilt_mint_issuer *mi, X509 *issuer, EVP_PKEY *s
 
 /* ---- the subject key ----------------------------------------------------------------- */
 
-int hilt_mint_subject_init(struct hilt_mint_subject *ms, EVP_PKEY *key, struct hilt_err *e)
+/* One DER element (definite length, at most 4 length bytes) at the cursor:
+ * its tag and contents. */
+static int der_next(struct hilt_rd *r, uint8_t *tag, struct hilt_rd *content)
+{
+    uint8_t l0;
+    if (hilt_rd_u8(r, tag) < 0 || hilt_rd_u8(r, &l0) < 0) return -1;
+    size_t len = l0;
+    if (l0 & 0x80) {
+        int nb = l0 & 0x7f;
+        if (nb < 1 || nb > 4) return -1;
+        len = 0;
+        for (int i = 0; i < nb; i++) {
+            uint8_t b;
+            if (hilt_rd_u8(r, &b) < 0) return -1;
+            len = len << 8 | b;
+        }
+    }
+    const uint8_t *p;
+    if (hilt_rd_bytes(r, len, &p) < 0) return -1;
+    hilt_rd_init(content, p, len);
+    return 0;
+}
+
+/* The SubjectPublicKeyInfo in ms->spki: check its shape and compute the SKI
+ * (SHA-1 over the subjectPublicKey BIT STRING's bits, RFC 5280 §4.2.1.2 (1))
+ * by walking the DER, without decoding the key through OpenSSL's decoders.
+ * EC keys must name their curve (explicit parameters are left to the slow
+ * path), RSA keys carry NULL parameters. */
+static const uint8_t OID_EC_PUBKEY[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+static const uint8_t OID_RSA[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+
+static int spki_finish(struct hilt_mint_subject *ms, struct hilt_err *e)
+{
+    struct hilt_rd all, spki, alg, oid, params, bits;
+    uint8_t tag;
+    const uint8_t *p;
+    hilt_rd_init(&all, ms->spki, ms->spki_len);
+    if (der_next(&all, &tag, &spki) < 0 || tag != 0x30 || hilt_rd_left(&all) ||
+        der_next(&spki, &tag, &alg) < 0 || tag != 0x30 || der_next(&alg, &tag, &oid) < 0 ||
+        tag != 0x06)
+        return hilt_err_set(e, HILT_E_INPUT, 0, "fast path: malformed SubjectPublicKeyInfo");
+    int is_ec = oid.len == sizeof(OID_EC_PUBKEY) && !memcmp(oid.p, OID_EC_PUBKEY, oid.len);
+    int is_rsa = oid.len == sizeof(OID_RSA) && !memcmp(oid.p, OID_RSA, oid.len);
+    if (is_ec || is_rsa) {
+        if (der_next(&alg, &tag, &params) < 0 || tag != (is_ec ? 0x06 : 0x05) ||
+            (is_rsa && params.len))
+            return hilt_err_set(e, HILT_E_USAGE, 0, "fast path: key parameters not covered");
+    }
+    if (hilt_rd_left(&alg) || der_next(&spki, &tag, &bits) < 0 || tag != 0x03 ||
+        hilt_rd_left(&spki) || bits.len < 2 || bits.p[0] != 0)
+        return hilt_err_set(e, HILT_E_INPUT, 0, "fast path: malformed subjectPublicKey");
+    unsigned dl = 0;
+    if (hilt_rd_skip(&bits, 1) < 0 || hilt_rd_bytes(&bits, bits.len - 1, &p) < 0 ||
+        !EVP_Digest(p, bits.len - 1, ms->ski, &dl, EVP_sha1(), NULL) || dl != 20)
+        return hilt_err_ossl(e, HILT_E_RUNTIME, "fast path: cannot hash the public key");
+    ms->is_rsa = is_rsa;
+    return 0;
+}
+
+int hilt_mint_subject_init_der(struct hilt_mint_subject *ms, const uint8_t *spki, size_t n,
+                               struct hilt_err *e)
 {
     memset(ms, 0, sizeof(*ms));
+    if (n == 0 || n > sizeof(ms->spki))
+        return hilt_err_set(e, HILT_E_USAGE, 0, "fast path: public key too large");
+    memcpy(ms->spki, spki, n);
+    ms->spki_len = n;
+    return spki_finish(ms, e);
+}
+
+int hilt_mint_subject_init(struct hilt_mint_subject *ms, EVP_PKEY *key, struct hilt_err *e)
+{
     unsigned char *p = NULL;
     int n = i2d_PUBKEY(key, &p);
-    if (n <= 0 || (size_t)n > sizeof(ms->spki)) {
+    if (n <= 0) {
         OPENSSL_free(p);
         return hilt_err_ossl(e, HILT_E_USAGE, "fast path: cannot encode the public key");
     }
-    memcpy(ms->spki, p, (size_t)n);
-    ms->spki_len = (size_t)n;
+    int rc = hilt_mint_subject_init_der(ms, p, (size_t)n, e);
     OPENSSL_free(p);
-    /* SKI: SHA-1 over the subjectPublicKey BIT STRING's bits. */
-    const unsigned char *q = ms->spki;
-    X509_PUBKEY *xp = d2i_X509_PUBKEY(NULL, &q, (long)ms->spki_len);
-    const unsigned char *pk = NULL;
-    int pklen = 0;
-    unsigned dl = 0;
-    int ok = xp && X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xp) &&
-             EVP_Digest(pk, (size_t)pklen, ms->ski, &dl, EVP_sha1(), NULL) && dl == 20;
-    X509_PUBKEY_free(xp);
-    if (!ok) return hilt_err_ossl(e, HILT_E_RUNTIME, "fast path: cannot hash the public key");
-    ms->is_rsa = EVP_PKEY_is_a(key, "RSA");
-    return 0;
+    return rc;
 }
 
 /* ---- the TBSCertificate ----------------------------------------------------------------- */

@@ -59,6 +59,11 @@ struct hilt_mint_subject {
     int is_rsa;      /* for the default keyUsage */
 };
 int hilt_mint_subject_init(struct hilt_mint_subject *ms, EVP_PKEY *key, struct hilt_err *e);
+/* The same from an encoded SubjectPublicKeyInfo (a CSR's, as the CSR
+ * carries it: no encoder round trip). Refuses what the fast path does not
+ * cover (EC keys with explicit parameters), so the caller falls back. */
+int hilt_mint_subject_init_der(struct hilt_mint_subject *ms, const uint8_t *spki, size_t n,
+                               struct hilt_err *e);
 
 /* Write the TBSCertificate of a leaf into tbs (reset first). The spec must
  * carry an explicit serial (serial_len > 0). */

@@ -255,6 +255,55 @@ static void same_as_hilt_mint(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A CSR's SubjectPublicKeyInfo, as the CSR carries it, gives the same
+ * subject as the decoded key; EC keys with explicit parameters and broken
+ * DER are refused (callers fall back to the key or to hilt_mint()). */
+static void subject_from_spki_der(void **state)
+{
+    (void)state;
+    const char *types[] = {"ec-p256", "ec-p384", "rsa-2048", "ed25519"};
+    struct hilt_err e = {0};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        EVP_PKEY *k = gen(types[i]);
+        X509_REQ *rq = X509_REQ_new();
+        assert_non_null(rq);
+        assert_int_equal(X509_REQ_set_pubkey(rq, k), 1);
+        unsigned char *d = NULL;
+        int n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(rq), &d);
+        assert_true(n > 0);
+        struct hilt_mint_subject a, b;
+        assert_int_equal(hilt_mint_subject_init_der(&a, d, (size_t)n, &e), 0);
+        assert_int_equal(hilt_mint_subject_init(&b, k, &e), 0);
+        assert_int_equal(a.spki_len, b.spki_len);
+        assert_memory_equal(a.spki, b.spki, a.spki_len);
+        assert_memory_equal(a.ski, b.ski, 20);
+        assert_int_equal(a.is_rsa, !strcmp(types[i], "rsa-2048"));
+        /* every truncation is refused, never read past */
+        for (int cut = 0; cut < n; cut++)
+            assert_int_equal(hilt_mint_subject_init_der(&a, d, (size_t)cut, &e), -1);
+        /* a stray byte after the SEQUENCE */
+        unsigned char *longer = malloc((size_t)n + 1);
+        memcpy(longer, d, (size_t)n);
+        longer[n] = 0;
+        assert_int_equal(hilt_mint_subject_init_der(&a, longer, (size_t)n + 1, &e), -1);
+        free(longer);
+        OPENSSL_free(d);
+        X509_REQ_free(rq);
+        EVP_PKEY_free(k);
+    }
+    /* explicit curve parameters: not covered */
+    EVP_PKEY *k = gen("ec-p256");
+    assert_int_equal(EVP_PKEY_set_utf8_string_param(k, "encoding", "explicit"), 1);
+    unsigned char *d = NULL;
+    int n = i2d_PUBKEY(k, &d);
+    assert_true(n > 0);
+    struct hilt_mint_subject a;
+    assert_int_equal(hilt_mint_subject_init_der(&a, d, (size_t)n, &e), -1);
+    assert_int_equal(e.kind, HILT_E_USAGE);
+    OPENSSL_free(d);
+    EVP_PKEY_free(k);
+}
+
 static void refuses_what_it_does_not_cover(void **state)
 {
     (void)state;
@@ -314,6 +363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_as_hilt_mint),
         cmocka_unit_test(refuses_what_it_does_not_cover),
+        cmocka_unit_test(subject_from_spki_der),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
