@@ -46,7 +46,7 @@ struct hilt_scope {
 enum hilt_role {
     HILT_ROLE_REQUESTER = 1 << 0,
     HILT_ROLE_APPROVER = 1 << 1,
-    HILT_ROLE_ISSUER = 1 << 2, /* automation */
+    HILT_ROLE_ISSUER = 1 << 2,  /* automation */
     HILT_ROLE_AUDITOR = 1 << 3, /* read-only */
     HILT_ROLE_ADMIN = 1 << 4,
 };
@@ -80,8 +80,8 @@ struct hilt_api {
     size_t nscopes;
     /* test knobs, as pebble has (docs/serve.md): where the ACME validator
      * connects for http-01 / tls-alpn-01 and name overrides */
-    int http01_port;   /* default 80 */
-    int tlsalpn01_port; /* default 443 */
+    int http01_port;            /* default 80 */
+    int tlsalpn01_port;         /* default 443 */
     const char *const *resolve; /* "NAME=IP" */
     size_t nresolve;
     void *rest; /* api/rest.c */
@@ -122,10 +122,8 @@ int hilt_api_request_state(struct hilt_api *api, const char *request_id, int *st
 void hilt_api_count(struct hilt_api *api, const char *series, uint64_t n);
 
 /* Mount-point handlers. */
-void hilt_rest_handle(struct hilt_api *api, const struct hilt_req *req,
-                      struct hilt_reply *resp);
-void hilt_acme_handle(struct hilt_api *api, const struct hilt_req *req,
-                      struct hilt_reply *resp);
+void hilt_rest_handle(struct hilt_api *api, const struct hilt_req *req, struct hilt_reply *resp);
+void hilt_acme_handle(struct hilt_api *api, const struct hilt_req *req, struct hilt_reply *resp);
 /* Module set-up after the store and CA are open, before listening. */
 int hilt_rest_init(struct hilt_api *api, struct hilt_err *e);
 void hilt_rest_free(struct hilt_api *api);

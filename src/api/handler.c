@@ -47,8 +47,7 @@ int hilt_reply_header(struct hilt_reply *r, const char *name, const char *fmt, .
     return 0;
 }
 
-void hilt_reply_bytes(struct hilt_reply *r, int status, const char *type, const void *p,
-                          size_t n)
+void hilt_reply_bytes(struct hilt_reply *r, int status, const char *type, const void *p, size_t n)
 {
     hilt_buf_reset(&r->body);
     r->status = status;
@@ -77,8 +76,7 @@ void hilt_reply_json(struct hilt_reply *r, int status, json_t *body)
     hilt_reply_json_type(r, status, "application/json", body);
 }
 
-void hilt_reply_problem(struct hilt_reply *r, int status, const char *type,
-                            const char *fmt, ...)
+void hilt_reply_problem(struct hilt_reply *r, int status, const char *type, const char *fmt, ...)
 {
     char detail[1024];
     va_list ap;

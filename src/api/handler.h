@@ -41,19 +41,19 @@ struct hilt_req {
     int nheaders;
     const unsigned char *body; /* NUL-terminated copy; body_len excludes the NUL */
     size_t body_len;
-    const char *remote;   /* "ip:port" of the peer */
-    X509 *client_cert;    /* verified mTLS client certificate, or NULL */
+    const char *remote;            /* "ip:port" of the peer */
+    X509 *client_cert;             /* verified mTLS client certificate, or NULL */
     const char *client_cert_error; /* a certificate was presented but did not verify
                                     * against the CA: why (client_cert is NULL then) */
-    const char *base_url; /* "https://host:port" the client used, for absolute URLs */
+    const char *base_url;          /* "https://host:port" the client used, for absolute URLs */
 };
 
 /* The first header of that name (case-insensitive), or NULL. */
 const char *hilt_req_header(const struct hilt_req *r, const char *name);
 
 struct hilt_reply {
-    int status;                /* 0 until set: the server answers 500 */
-    char content_type[96];     /* "" = no body */
+    int status;            /* 0 until set: the server answers 500 */
+    char content_type[96]; /* "" = no body */
     struct {
         char name[64];
         char value[1024];
@@ -70,18 +70,16 @@ int hilt_reply_header(struct hilt_reply *r, const char *name, const char *fmt, .
     __attribute__((format(printf, 3, 4)));
 /* status + application/json (or the given type) body; `body` is stolen. */
 void hilt_reply_json(struct hilt_reply *r, int status, json_t *body);
-void hilt_reply_json_type(struct hilt_reply *r, int status, const char *type,
-                              json_t *body);
-void hilt_reply_bytes(struct hilt_reply *r, int status, const char *type,
-                          const void *p, size_t n);
+void hilt_reply_json_type(struct hilt_reply *r, int status, const char *type, json_t *body);
+void hilt_reply_bytes(struct hilt_reply *r, int status, const char *type, const void *p, size_t n);
 /* An RFC 7807 problem document (application/problem+json): type is a full
  * URI ("urn:ietf:params:acme:error:badNonce", or hilt's
  * "urn:hilt:error:forbidden" for /v1). */
-void hilt_reply_problem(struct hilt_reply *r, int status, const char *type,
-                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void hilt_reply_problem(struct hilt_reply *r, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* A handler for every request under its mount point. */
 typedef void (*hilt_handler)(struct hilt_api *api, const struct hilt_req *req,
-                                  struct hilt_reply *resp);
+                             struct hilt_reply *resp);
 
 #endif

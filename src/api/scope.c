@@ -30,7 +30,8 @@ int hilt_scope_covers(const struct hilt_scope *scopes, size_t n, const char *con
         if (sc->env[0] && (!env || strcmp(sc->env, env))) continue;
         if (sc->max_lifetime && (lifetime <= 0 || lifetime > sc->max_lifetime)) continue;
         size_t i = 0;
-        while (i < nnames && pattern_match(sc->pattern, names[i])) i++;
+        while (i < nnames && pattern_match(sc->pattern, names[i]))
+            i++;
         if (i == nnames) return 1;
     }
     return 0;

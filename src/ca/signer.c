@@ -145,15 +145,21 @@ int hilt_signer_sign_digests(struct hilt_ca_signer *s, int md_nid, const uint8_t
                                  OBJ_nid2sn(md_nid));
         }
         s->pctx_md = md_nid;
-    }    int nt = s->ops == &file_ops ? sign_threads(n) : 1;
+    }
+    int nt = s->ops == &file_ops ? sign_threads(n) : 1;
     struct sign_part parts[PAR_MAX_THREADS];
     pthread_t tids[PAR_MAX_THREADS];
     int started = 0;
     for (int t = 0; t < nt; t++) {
         size_t lo = n * (size_t)t / (size_t)nt, hi = n * (size_t)(t + 1) / (size_t)nt;
-        parts[t] = (struct sign_part){hilt_signer_key(s), EVP_get_digestbynid(md_nid),
-                                      dgst + lo * dlen, dlen, hi - lo, sigs + lo * HILT_SIG_MAX,
-                                      lens + lo, 0};
+        parts[t] = (struct sign_part){hilt_signer_key(s),
+                                      EVP_get_digestbynid(md_nid),
+                                      dgst + lo * dlen,
+                                      dlen,
+                                      hi - lo,
+                                      sigs + lo * HILT_SIG_MAX,
+                                      lens + lo,
+                                      0};
     }
     /* parts 1.. on their own threads (if a thread cannot start, this
      * thread signs that part afterwards); part 0 here */

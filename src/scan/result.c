@@ -188,16 +188,17 @@ void hilt_scan_result_print(FILE *f, const struct hilt_scan_result *r, int color
             fprintf(f, "    %s0x%04x %s%s\n", C(weak ? red : ""), sv->suites[i],
                     c ? hilt_cipher_name(c) : "?", C(weak ? off : ""));
         }
-    }    if (r->ngroups13 || r->ngroups12 || r->dh_bits) {
+    }
+    if (r->ngroups13 || r->ngroups12 || r->dh_bits) {
         fprintf(f, "  groups  ");
         print_code_lists(f, r->groups13, r->ngroups13, r->groups12, r->ngroups12, group_name);
         if (r->dh_bits)
             fprintf(f, "%sDHE %d bits", r->ngroups13 || r->ngroups12 ? "; " : "", r->dh_bits);
         fprintf(f, "\n");
     }
-    if (r->nsigalgs13 || r->nsigalgs12) {        fprintf(f, "  sigalgs ");
-        print_code_lists(f, r->sigalgs13, r->nsigalgs13, r->sigalgs12, r->nsigalgs12,
-                         sigalg_name);
+    if (r->nsigalgs13 || r->nsigalgs12) {
+        fprintf(f, "  sigalgs ");
+        print_code_lists(f, r->sigalgs13, r->nsigalgs13, r->sigalgs12, r->nsigalgs12, sigalg_name);
         fprintf(f, "\n");
     }
     for (int i = 0; i < r->ncerts; i++) {
@@ -293,7 +294,8 @@ static void esc(FILE *f, const char *s)
 
 static const char *jstr(json_t *o, const char *k)
 {
-    const char *s = json_string_value(json_object_get(o, k));    return s ? s : "";
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
 }
 
 /* One table row of escaped cells. */
@@ -411,7 +413,8 @@ int hilt_scan_html(FILE *f, json_t *results, struct hilt_err *e)
             fprintf(f, "<table><tr><th>certificate</th><th>key</th><th>valid "
                        "until</th><th>obtained with</th></tr>\n");
             json_array_foreach(certs, k, ce)
-            {                json_t *leaf = json_array_get(json_object_get(ce, "chain"), 0);
+            {
+                json_t *leaf = json_array_get(json_object_get(ce, "chain"), 0);
                 const char *cells[] = {jstr(leaf, "subject"), jstr(leaf, "key"),
                                        jstr(leaf, "not_after"), jstr(ce, "via")};
                 html_row(f, cells, 4);
@@ -443,7 +446,8 @@ int hilt_scan_html(FILE *f, json_t *results, struct hilt_err *e)
                     pass ? "conforms" : "violations");
             if (!pass) {
                 fprintf(f, "<table><tr><th>rule</th><th>expected</th><th>actual</th></tr>\n");
-                json_array_foreach(json_object_get(c, "violations"), k, ce)                {
+                json_array_foreach(json_object_get(c, "violations"), k, ce)
+                {
                     const char *cells[] = {jstr(ce, "rule"), jstr(ce, "expected"),
                                            jstr(ce, "actual")};
                     html_row(f, cells, 3);

@@ -486,7 +486,8 @@ int main(void)
         cmocka_unit_test(reexec_and_rsa),
         cmocka_unit_test(killed_signer),
         cmocka_unit_test(stopped_signer),
-        cmocka_unit_test(child_cannot_load),        cmocka_unit_test(protocol_bounds),
+        cmocka_unit_test(child_cannot_load),
+        cmocka_unit_test(protocol_bounds),
         cmocka_unit_test(parallel_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
