@@ -618,7 +618,8 @@ static int issue_many(struct hilt_ca *ca, const struct hilt_issue_req *reqs, siz
                     c->key = NULL;
                     hilt_err_ossl(e, HILT_E_INPUT, "CSR public key");
                     goto refused;
-                }                c->encoded = fast && subject_from_csr(&c->ms, r->csr, c->key) == 0;
+                }
+                c->encoded = fast && subject_from_csr(&c->ms, r->csr, c->key) == 0;
                 ERR_clear_error();
             }
             p->key = c->key;
