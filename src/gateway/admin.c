@@ -202,8 +202,8 @@ static void metrics(struct gw_admin_conn *a)
                     "Renewed certificates swapped into service, by result");
     tm_write_sample(&b, "hilt_gateway_certificate_swaps_total", (double)gw->pushes_ok, "result",
                     "ok", NULL);
-    tm_write_sample(&b, "hilt_gateway_certificate_swaps_total", (double)gw->pushes_failed,
-                    "result", "failure", NULL);
+    tm_write_sample(&b, "hilt_gateway_certificate_swaps_total", (double)gw->pushes_failed, "result",
+                    "failure", NULL);
     tm_write_header(&b, "hilt_config_generation", "gauge", "Id of the configuration now serving");
     tm_write_sample(&b, "hilt_config_generation", (double)g->id, NULL);
     tm_write_header(&b, "hilt_observed_clients", "gauge", "Distinct client offers on record");

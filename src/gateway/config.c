@@ -365,8 +365,8 @@ static const char *const listener_keys[] = {
     "name",       "listen", "profile",        "certificates", "client_auth",     "alpn",
     "strict_sni", "routes", "proxy_protocol", "timeouts",     "backend_connect", NULL};
 static const char *const cert_keys[] = {"cert", "key", "issue", "default", NULL};
-static const char *const issue_keys[] = {"names", "key",   "lifetime", "renew_before", "ca",
-                                         "owner", "service", "env",    NULL};
+static const char *const issue_keys[] = {
+    "names", "key", "lifetime", "renew_before", "ca", "owner", "service", "env", NULL};
 static const char *const route_keys[] = {"sni", "alpn", "backend", "passthrough", NULL};
 static const char *const auth_keys[] = {"mode", "ca", "subjects", NULL};
 static const char *const timeout_keys[] = {"handshake", "idle", "connect", NULL};
@@ -377,8 +377,8 @@ static const char *const health_keys[] = {"interval", "timeout", "rise", "fall",
 static const char *const top_keys[] = {"policy", "workers", "listeners", "backends",
                                        "admin",  "events",  "observed",  "tickets",
                                        "watch",  "loop",    "store",     NULL};
-static const char *const ticket_keys[] = {"rotate", "keep", "keys_file", "store",
-                                          "store_key", "ring", "poll", NULL};
+static const char *const ticket_keys[] = {"rotate",    "keep", "keys_file", "store",
+                                          "store_key", "ring", "poll",      NULL};
 
 /* A store URL or path: postgres URLs and sqlite:PATH as given, a plain
  * relative path relative to the config's directory. */

@@ -41,17 +41,17 @@ struct gw_pos {
 struct gw_issuecfg {
     char **names; /* DNS names and IP addresses (the SANs) */
     size_t nnames;
-    char *key;            /* key type, "ec-p256" (default) … (x509/key.h) */
-    int64_t lifetime;     /* seconds; default 24 h */
-    int64_t renew_before; /* seconds; 0: renew at 2/3 of the lifetime */
-    char *ca;             /* the CA's name in the store; default "hilt" */
+    char *key;                   /* key type, "ec-p256" (default) … (x509/key.h) */
+    int64_t lifetime;            /* seconds; default 24 h */
+    int64_t renew_before;        /* seconds; 0: renew at 2/3 of the lifetime */
+    char *ca;                    /* the CA's name in the store; default "hilt" */
     char *owner, *service, *env; /* inventory metadata (service defaults to the listener) */
     char id[16]; /* 12 hex digits naming this certificate (listener, names, key, CA) */
     struct gw_pos at;
 };
 
 struct gw_certcfg {
-    char *cert, *key; /* absolute or config-relative resolved paths; NULL with issue */
+    char *cert, *key;          /* absolute or config-relative resolved paths; NULL with issue */
     struct gw_issuecfg *issue; /* NULL: from files */
     int is_default;
     struct gw_pos at, cert_at, key_at;

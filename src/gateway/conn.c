@@ -613,7 +613,8 @@ static int begin_tls(struct gw_conn *c)
          * refuse as a TLS server would (a fatal unrecognized_name alert) */
         static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, SSL_AD_UNRECOGNIZED_NAME};
         unsigned f = HS_F_SNI_REFUSED;
-        if (!c->hello) f = c->nfirst ? 0 : HS_F_EOF;
+        if (!c->hello)
+            f = c->nfirst ? 0 : HS_F_EOF;
         else if (send(c->cfd, alert, sizeof(alert), MSG_NOSIGNAL) == (ssize_t)sizeof(alert))
             c->alert_sent = SSL_AD_UNRECOGNIZED_NAME;
         hs_failed(c, f, 0);

@@ -19,8 +19,8 @@ struct gateway;
 
 struct gw_opts {
     const char *config;
-    int workers;     /* 0: the config's, else the number of CPUs */
-    int use_signals; /* handle SIGHUP/SIGTERM/SIGINT through a signalfd */
+    int workers;          /* 0: the config's, else the number of CPUs */
+    int use_signals;      /* handle SIGHUP/SIGTERM/SIGINT through a signalfd */
     const char *self_exe; /* this binary, re-exec'd as the CA's signer child
                            * (issue: certificates); NULL: fork only (tests) */
 };

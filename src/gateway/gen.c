@@ -189,8 +189,7 @@ int gw_verify_subject_ok(const struct gw_listenercfg *l, X509 *x)
 
 /* Settings every server context of a listener shares. */
 static int server_ctx_setup(SSL_CTX *ctx, struct gw_listener *L, X509_STORE *client_store,
-                            STACK_OF(X509_NAME) * ca_names, long ticket_life,
-                            struct hilt_err *e)
+                            STACK_OF(X509_NAME) * ca_names, long ticket_life, struct hilt_err *e)
 {
     struct gw_listenercfg *lc = L->cfg;
     if (gw_ctx_apply_profile(ctx, lc->profile, e) < 0) return -1;
@@ -364,8 +363,7 @@ static int load_variant(struct gw_gen *g, struct gw_listener *L, struct gw_varia
             set = &v->sets[v->nsets++];
             *set = tmp;
             set->ctx = SSL_CTX_new(TLS_server_method());
-            if (!set->ctx ||
-                server_ctx_setup(set->ctx, L, store, ca_names, ticket_life, e) < 0) {
+            if (!set->ctx || server_ctx_setup(set->ctx, L, store, ca_names, ticket_life, e) < 0) {
                 if (set->ctx) hilt_err_prefix(e, "listeners.%s", L->name);
                 EVP_PKEY_free(key);
                 sk_X509_pop_free(chain, X509_free);
@@ -394,8 +392,8 @@ static int load_variant(struct gw_gen *g, struct gw_listener *L, struct gw_varia
             if (cr->max_lifetime_days && life > (time_t)cr->max_lifetime_days * 86400) {
                 char w[600];
                 snprintf(w, sizeof(w), "%s: certificate %s lives %ld days, profile %s allows %d",
-                         cc->cert ? cc->cert : "issue", ci->subject, (long)(life / 86400), lc->profile->name,
-                         cr->max_lifetime_days);
+                         cc->cert ? cc->cert : "issue", ci->subject, (long)(life / 86400),
+                         lc->profile->name, cr->max_lifetime_days);
                 char **nw = realloc(g->warnings, (g->nwarnings + 1) * sizeof(*nw));
                 if (nw) {
                     g->warnings = nw;
@@ -544,8 +542,7 @@ void gw_gen_take_sockets(struct gw_gen *g, struct gw_gen *prev)
 }
 
 struct gw_gen *gw_gen_build(struct gw_config *cfg, struct gw_gen *prev, int nworkers,
-                            struct gw_tp *tp, struct tm_registry *reg, int bind,
-                            struct hilt_err *e)
+                            struct gw_tp *tp, struct tm_registry *reg, int bind, struct hilt_err *e)
 {
     struct gw_gen *g = calloc(1, sizeof(*g));
     if (!g) {

@@ -143,8 +143,8 @@ struct gateway {
     unsigned long reloads_ok, reloads_failed;
     struct gw_probe *probes;
     int64_t next_rotate;
-    struct gw_tp *tp;    /* certificates from the CA, ticket keys from the store */
-    int tp_fd;           /* eventfd: a renewed certificate waits to be swapped in */
+    struct gw_tp *tp; /* certificates from the CA, ticket keys from the store */
+    int tp_fd;        /* eventfd: a renewed certificate waits to be swapped in */
     struct gw_io tp_io;
     int64_t next_push_ms; /* retry of a failed certificate swap */
     unsigned long pushes_ok, pushes_failed;

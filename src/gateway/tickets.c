@@ -409,7 +409,8 @@ int gw_tkey_unseal(const struct gw_wrap *w, const char *ring, int64_t period, co
     return 0;
 }
 
-/* ---- the store as the source ------------------------------------------------------------------- */
+/* ---- the store as the source -------------------------------------------------------------------
+ */
 
 struct rows {
     struct hilt_gw_tkey_rec r[16];
@@ -485,8 +486,8 @@ int gw_tickets_sync(struct gw_tickets *t, struct gw_tsync *s, int64_t now, struc
         }
         struct hilt_err e2;
         hilt_err_clear(&e2);
-        if (gw_tkey_unseal(s->wrap, s->ring, r->period, r->name, r->sealed, r->sealed_len,
-                           &keys[n], &e2) < 0) {
+        if (gw_tkey_unseal(s->wrap, s->ring, r->period, r->name, r->sealed, r->sealed_len, &keys[n],
+                           &e2) < 0) {
             s->foreign++;
             snprintf(why, sizeof(why), "%s", e2.msg);
             continue;

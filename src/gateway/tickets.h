@@ -107,8 +107,8 @@ struct gw_tsync {
     int rotate_s, keep;
     const char *actor; /* audit actor, "gateway:HOST" */
     /* results of the last call */
-    int made;          /* keys this node inserted */
-    int foreign;       /* rows sealed under another wrapping key (skipped) */
+    int made;    /* keys this node inserted */
+    int foreign; /* rows sealed under another wrapping key (skipped) */
     int64_t pruned;
     int64_t last_prune;
 };

@@ -153,7 +153,8 @@ int64_t gw_tp_backoff(int attempts, int64_t lifetime, const char *id)
     return b - j + (j > 0 ? (int64_t)(h % (uint64_t)(2 * j + 1)) : 0);
 }
 
-/* ---- slots ------------------------------------------------------------------------------------ */
+/* ---- slots ------------------------------------------------------------------------------------
+ */
 
 static void cert_clear(struct slot *s)
 {
@@ -222,7 +223,8 @@ oom:
     return NULL;
 }
 
-/* ---- certificates on disk ----------------------------------------------------------------------- */
+/* ---- certificates on disk -----------------------------------------------------------------------
+ */
 
 static int64_t asn1_time(const ASN1_TIME *t)
 {
@@ -359,8 +361,8 @@ static struct hilt_ca *get_ca(struct gw_tp *tp, const char *name, struct hilt_er
             if (sp > 0 && proc_dead(sp)) {
                 /* the signer child died: start another (it loads the key itself) */
                 struct hilt_signer_proc_opts so = {.exec_path = tp->self_exe};
-                hilt_warn("gateway: CA '%s': the signer process %d is gone; starting another",
-                          name, (int)sp);
+                hilt_warn("gateway: CA '%s': the signer process %d is gone; starting another", name,
+                          (int)sp);
                 if (hilt_ca_use_signer_process(ca, &so, e) < 0) return NULL;
             }
             return ca;
@@ -853,14 +855,14 @@ void gw_tp_free(struct gw_tp **tpp)
     *tpp = NULL;
 }
 
-/* ---- status and metrics ------------------------------------------------------------------------ */
+/* ---- status and metrics ------------------------------------------------------------------------
+ */
 
 json_t *gw_tp_status(struct gw_tp *tp)
 {
     json_t *o = json_object(), *cs = json_array();
     pthread_mutex_lock(&tp->mu);
-    json_object_set_new(o, "store",
-                        tp->st ? json_string(hilt_store_kind(tp->st)) : json_null());
+    json_object_set_new(o, "store", tp->st ? json_string(hilt_store_kind(tp->st)) : json_null());
     for (size_t i = 0; i < tp->nslots; i++) {
         struct slot *s = tp->slots[i];
         json_t *c = json_object(), *names = json_array();
@@ -894,13 +896,14 @@ json_t *gw_tp_status(struct gw_tp *tp)
     json_object_set_new(t, "rotated", hilt_json_time(ti.rotated));
     if (tp->tstore_url) {
         json_object_set_new(t, "ring", json_string(tp->ring));
-        json_object_set_new(t, "store", tp->tst ? json_string(hilt_store_kind(tp->tst)) : json_null());
+        json_object_set_new(t, "store",
+                            tp->tst ? json_string(hilt_store_kind(tp->tst)) : json_null());
         json_object_set_new(t, "wrap_id", json_string(tp->wrap.id));
         json_object_set_new(t, "current_period",
                             ti.current_period ? hilt_json_time(ti.current_period) : json_null());
-        json_object_set_new(t, "current_not_after", ti.current_not_after
-                                                        ? hilt_json_time(ti.current_not_after)
-                                                        : json_null());
+        json_object_set_new(t, "current_not_after",
+                            ti.current_not_after ? hilt_json_time(ti.current_not_after)
+                                                 : json_null());
         json_object_set_new(t, "syncs", json_integer((json_int_t)tp->syncs_ok));
         json_object_set_new(t, "sync_failures", json_integer((json_int_t)tp->syncs_failed));
         json_object_set_new(t, "keys_made", json_integer((json_int_t)tp->keys_made));
@@ -924,14 +927,14 @@ int gw_tp_metrics(struct gw_tp *tp, struct hilt_buf *out)
                         "Certificates the gateway had its CA issue (start and renewals)");
         for (size_t i = 0; i < tp->nslots; i++)
             tm_write_sample(out, "hilt_gateway_certificate_issued_total",
-                            (double)tp->slots[i]->issued, "listener", tp->slots[i]->listener,
-                            "id", tp->slots[i]->id, NULL);
+                            (double)tp->slots[i]->issued, "listener", tp->slots[i]->listener, "id",
+                            tp->slots[i]->id, NULL);
         tm_write_header(out, "hilt_gateway_certificate_issue_failures_total", "counter",
                         "Failed issuance attempts (each is retried with backoff)");
         for (size_t i = 0; i < tp->nslots; i++)
             tm_write_sample(out, "hilt_gateway_certificate_issue_failures_total",
-                            (double)tp->slots[i]->failed, "listener", tp->slots[i]->listener,
-                            "id", tp->slots[i]->id, NULL);
+                            (double)tp->slots[i]->failed, "listener", tp->slots[i]->listener, "id",
+                            tp->slots[i]->id, NULL);
         tm_write_header(out, "hilt_gateway_certificate_renew_timestamp_seconds", "gauge",
                         "When the gateway renews each issued certificate, as a Unix time");
         for (size_t i = 0; i < tp->nslots; i++) {
@@ -944,8 +947,8 @@ int gw_tp_metrics(struct gw_tp *tp, struct hilt_buf *out)
     struct gw_tickets_info ti;
     gw_tickets_info(tp->t, &ti);
     tm_write_header(out, "hilt_ticket_keys", "gauge", "Session-ticket keys held, by source");
-    tm_write_sample(out, "hilt_ticket_keys", (double)ti.nkeys, "source",
-                    gw_tsource_name(ti.source), NULL);
+    tm_write_sample(out, "hilt_ticket_keys", (double)ti.nkeys, "source", gw_tsource_name(ti.source),
+                    NULL);
     if (tp->tstore_url) {
         tm_write_header(out, "hilt_ticket_key_syncs_total", "counter",
                         "Polls of the store for shared ticket keys, by result");

@@ -24,9 +24,9 @@ int hilt_store_gw_tkey_add(struct hilt_store *s, const char *ring, const struct 
 {
     int own;
     if (tx_start(s, &own, e) < 0) return -1;
-    struct hilt_val p[] = {HV_S(ring),         HV_I(r->period),     HV_I(r->rotate),
-                           HV_S(r->name),      HV_I(r->created),    HV_I(r->not_after),
-                           HV_S(r->wrap_id),   HV_B(r->sealed, r->sealed_len)};
+    struct hilt_val p[] = {
+        HV_S(ring),       HV_I(r->period),    HV_I(r->rotate),  HV_S(r->name),
+        HV_I(r->created), HV_I(r->not_after), HV_S(r->wrap_id), HV_B(r->sealed, r->sealed_len)};
     int64_t ch = 0;
     int rc = exec(s, ST_GW_TKEY_INSERT, p, 8, NULL, NULL, &ch, e);
     if (rc == 0 && ch > 0 && ev) rc = hilt_store_audit_append_tx(s, ev, e);

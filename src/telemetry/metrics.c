@@ -54,10 +54,11 @@ static const struct family families[TM_FAMILY_COUNT] = {
                     "counter",
                     "Configuration reloads by result",
                     {"result", NULL, NULL, NULL}},
-    [TM_PASSTHROUGH] = {"hilt_passthrough_connections_total",
-                        "counter",
-                        "Connections spliced to a backend without terminating TLS (SNI passthrough)",
-                        {"listener", "backend", NULL, NULL}},
+    [TM_PASSTHROUGH] =
+        {"hilt_passthrough_connections_total",
+         "counter",
+         "Connections spliced to a backend without terminating TLS (SNI passthrough)",
+         {"listener", "backend", NULL, NULL}},
 };
 
 static const double bounds[TM_NBUCKETS] = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

@@ -170,9 +170,12 @@ static void config_trust_plane_errors(void **st)
                "keys_file and store are two ways to share keys; pick one");
     expect_err(edit("rotate: 10m,", "rotate: 10m, ring: \"a b\","),
                "tickets.ring: a ring name is 1-64 of [A-Za-z0-9._-], got 'a b'");
-    expect_err(edit("rotate: 10m,", "rotate: 10m, keep: 9,"), "tickets.keep: expected a whole number in 0..6");
-    expect_err(edit("store: tk.db, store_key: wrap.key", "poll: 1s"), "tickets.poll: poll goes with store");
-    expect_err(edit("rotate: 10m,", "rotat: 10m,"), "tickets: unknown key 'rotat' (did you mean 'rotate'?)");
+    expect_err(edit("rotate: 10m,", "rotate: 10m, keep: 9,"),
+               "tickets.keep: expected a whole number in 0..6");
+    expect_err(edit("store: tk.db, store_key: wrap.key", "poll: 1s"),
+               "tickets.poll: poll goes with store");
+    expect_err(edit("rotate: 10m,", "rotat: 10m,"),
+               "tickets: unknown key 'rotat' (did you mean 'rotate'?)");
     const char *no_certs = "listeners:\n"
                            "  - name: p\n"
                            "    listen: 127.0.0.1:9448\n"
@@ -292,8 +295,8 @@ static void sealing(void **st)
     assert_int_equal(gw_tkey_unseal(&w2, "edge", k.period, name, sealed, sizeof(sealed), &out, &e),
                      -1);
     assert_non_null(strstr(e.msg, "does not open with this wrapping key"));
-    assert_int_equal(
-        gw_tkey_unseal(&w1, "other", k.period, name, sealed, sizeof(sealed), &out, &e), -1);
+    assert_int_equal(gw_tkey_unseal(&w1, "other", k.period, name, sealed, sizeof(sealed), &out, &e),
+                     -1);
     assert_int_equal(
         gw_tkey_unseal(&w1, "edge", k.period + 600, name, sealed, sizeof(sealed), &out, &e), -1);
     assert_int_equal(gw_tkey_unseal(&w1, "edge", k.period, "b0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
@@ -344,8 +347,8 @@ static void ticket_sync(void **st)
     assert_non_null(t);
     fake = 1800000000 + 5; /* 5 s into a 60 s period */
     hilt_clock_set(fake_clock, NULL);
-    struct gw_tsync a = {.st = sa, .ring = "edge", .wrap = &w, .rotate_s = 60, .keep = 1,
-                         .actor = "gateway:a"};
+    struct gw_tsync a = {
+        .st = sa, .ring = "edge", .wrap = &w, .rotate_s = 60, .keep = 1, .actor = "gateway:a"};
     struct gw_tsync b = a;
     b.st = sb;
     b.actor = "gateway:b";
@@ -469,8 +472,7 @@ static void peek(void **st)
     assert_int_equal(gw_peek_hello((const uint8_t *)"GET / HTTP/1.1\r\n", 16, &used),
                      GW_PEEK_NOT_HELLO);
     assert_int_equal(gw_peek_hello((const uint8_t *)"G", 1, &used), GW_PEEK_NOT_HELLO);
-    assert_int_equal(gw_peek_hello((const uint8_t *)"SSH-2.0-x\r\n", 11, &used),
-                     GW_PEEK_NOT_HELLO);
+    assert_int_equal(gw_peek_hello((const uint8_t *)"SSH-2.0-x\r\n", 11, &used), GW_PEEK_NOT_HELLO);
     static const uint8_t empty_rec[] = {22, 3, 1, 0, 0};
     assert_int_equal(gw_peek_hello(empty_rec, 5, &used), GW_PEEK_NOT_HELLO);
     static const uint8_t server_hello[] = {22, 3, 3, 0, 4, 2, 0, 0, 0};
