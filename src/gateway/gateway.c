@@ -81,6 +81,9 @@ int gw_reload(struct gateway *gw, struct hilt_err *e)
     log_warnings(g);
     publish(gw, g);
     gw_tp_retain(gw->tp, gw->cur->cfg);
+    /* the first issue: entry may have come with this config: renewals need the thread */
+    if (gw_tp_start(gw->tp, gw->tp_fd, e) < 0)
+        hilt_warn("gateway: %s: issued certificates will not be renewed", e->msg);
     gw->reloaded = hilt_now();
     gw->reloads_ok++;
     gw->last_error[0] = 0;

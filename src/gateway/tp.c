@@ -61,7 +61,7 @@ struct slot {
     int64_t next_attempt, last_attempt;
     char last_error[512];
     unsigned long issued, failed;
-    int mark;
+    int dead; /* not in the running config any more: freed by the tp thread */
 };
 
 struct ca_ent {
@@ -69,8 +69,14 @@ struct ca_ent {
     struct hilt_ca *ca;
 };
 
+/* Two locks. `mu` serialises the work (every store and CA operation, and
+ * growing or shrinking the slots array): the tp thread holds it through a
+ * tick, the main thread only when it must issue. `lk` is held briefly around
+ * what readers look at (the slots array, each slot's certificate and renewal
+ * state, the ticket counters and settings), so /status, /metrics and a
+ * generation build never wait for a slow store. Order: mu, then lk. */
 struct gw_tp {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu, lk;
     struct slot **slots;
     size_t nslots;
     /* certificates */
@@ -263,27 +269,40 @@ out:
     return ok;
 }
 
-static void install(struct slot *s, X509 *leaf, STACK_OF(X509) * chain, EVP_PKEY *k)
+/* Put a certificate into a slot (taking the references), under lk when given. */
+static void install(pthread_mutex_t *lk, struct slot *s, X509 *leaf, STACK_OF(X509) * chain,
+                    EVP_PKEY *k)
 {
-    cert_clear(s);
-    s->leaf = leaf;
-    s->chain = chain;
-    s->pkey = k;
-    s->not_before = asn1_time(X509_get0_notBefore(leaf));
-    s->not_after = asn1_time(X509_get0_notAfter(leaf));
-    hilt_serial_hex(leaf, s->serial, sizeof(s->serial));
+    char serial[64], sha[65];
+    int64_t nb = asn1_time(X509_get0_notBefore(leaf)), na = asn1_time(X509_get0_notAfter(leaf));
+    hilt_serial_hex(leaf, serial, sizeof(serial));
     unsigned char d[32];
     unsigned dl = 0;
     X509_digest(leaf, EVP_sha256(), d, &dl);
     for (unsigned i = 0; i < dl && i < 32; i++)
-        snprintf(s->sha256 + 2 * i, 3, "%02x", d[i]);
-    s->renew_at = gw_tp_renew_at(s->not_after, s->lifetime, s->renew_before, s->sha256);
+        snprintf(sha + 2 * i, 3, "%02x", d[i]);
+    sha[64] = 0;
+    struct slot old = {0};
+    if (lk) pthread_mutex_lock(lk);
+    old.leaf = s->leaf;
+    old.chain = s->chain;
+    old.pkey = s->pkey;
+    s->leaf = leaf;
+    s->chain = chain;
+    s->pkey = k;
+    s->not_before = nb;
+    s->not_after = na;
+    memcpy(s->serial, serial, sizeof(serial));
+    memcpy(s->sha256, sha, sizeof(sha));
+    s->renew_at = gw_tp_renew_at(na, s->lifetime, s->renew_before, sha);
+    if (lk) pthread_mutex_unlock(lk);
+    cert_clear(&old);
 }
 
 /* The cached certificate, when it is still fit to serve: our CA's, the key
  * matches, the names and key type are the config's, and it has not expired.
  * 1 loaded (installed), 0 not usable. */
-static int cache_load(struct slot *s, struct hilt_ca *ca)
+static int cache_load(pthread_mutex_t *lk, struct slot *s, struct hilt_ca *ca)
 {
     char cp[4300], kp[4300];
     snprintf(cp, sizeof(cp), "%s/cert.pem", s->dir);
@@ -312,7 +331,7 @@ static int cache_load(struct slot *s, struct hilt_ca *ca)
         return 0;
     }
     X509_up_ref(leaf);
-    install(s, leaf, all, k);
+    install(lk, s, leaf, all, k);
     return 1;
 }
 
@@ -425,8 +444,8 @@ static int slot_issue(struct gw_tp *tp, struct slot *s, struct hilt_err *e)
     probe.leaf = NULL;
     probe.chain = NULL;
     probe.pkey = NULL;
-    if (cache_load(&probe, ca) && probe.not_after > prev_na && hilt_now() < probe.renew_at) {
-        install(s, probe.leaf, probe.chain, probe.pkey);
+    if (cache_load(NULL, &probe, ca) && probe.not_after > prev_na && hilt_now() < probe.renew_at) {
+        install(&tp->lk, s, probe.leaf, probe.chain, probe.pkey);
         hilt_info("gateway: %s: took certificate %s from %s (renewed by another process)",
                   s->listener, s->serial, s->dir);
         rc = 0;
@@ -472,7 +491,7 @@ static int slot_issue(struct gw_tp *tp, struct slot *s, struct hilt_err *e)
         X509_up_ref(x);
         sk_X509_push(chain, x);
     }
-    install(s, out.cert, chain, out.key);
+    install(&tp->lk, s, out.cert, chain, out.key);
     out.cert = NULL;
     out.key = NULL;
     /* the inventory: where it is deployed, and the one it replaces */
@@ -483,7 +502,9 @@ static int slot_issue(struct gw_tp *tp, struct slot *s, struct hilt_err *e)
                      hilt_store_cert_event(tp->st, prev, "renewed", s->serial, &e2) < 0)))
         hilt_warn("gateway: %s: certificate %s issued, but the inventory was not updated: %s",
                   s->listener, s->serial, e2.msg);
+    pthread_mutex_lock(&tp->lk);
     s->issued++;
+    pthread_mutex_unlock(&tp->lk);
     char na[32], ra[32];
     hilt_time_fmt_rfc3339(s->not_after, na);
     hilt_time_fmt_rfc3339(s->renew_at, ra);
@@ -514,16 +535,20 @@ static int ticket_sync(struct gw_tp *tp, struct hilt_err *e)
         tp->tst_reopen = 0;
     }
     tp->ts.st = tp->tst;
+    pthread_mutex_lock(&tp->lk);
     tp->ts.rotate_s = tp->rotate_s;
     tp->ts.keep = tp->keep;
+    pthread_mutex_unlock(&tp->lk);
     if (gw_tickets_sync(tp->t, &tp->ts, hilt_now(), e) < 0) {
         if (e && e->kind == HILT_E_RUNTIME) tp->tst_reopen = 1;
         return -1;
     }
+    if (tp->fallback) hilt_info("gateway: tickets: the store is back; shared keys again");
+    pthread_mutex_lock(&tp->lk);
     tp->keys_made += (unsigned long)tp->ts.made;
     tp->last_sync_ok = hilt_now();
-    if (tp->fallback) hilt_info("gateway: tickets: the store is back; shared keys again");
     tp->fallback = 0;
+    pthread_mutex_unlock(&tp->lk);
     return 0;
 }
 
@@ -531,32 +556,41 @@ static void ticket_tick(struct gw_tp *tp)
 {
     int64_t now = hilt_now();
     gw_tickets_expire(tp->t, now);
+    pthread_mutex_lock(&tp->lk);
+    int poll_ms = tp->poll_ms, rotate_s = tp->rotate_s, keep = tp->keep;
+    pthread_mutex_unlock(&tp->lk);
     if (mono_ms() < tp->next_poll_ms) return;
-    tp->next_poll_ms = mono_ms() + tp->poll_ms;
+    tp->next_poll_ms = mono_ms() + poll_ms;
     struct hilt_err e;
     hilt_err_clear(&e);
     if (ticket_sync(tp, &e) == 0) {
+        pthread_mutex_lock(&tp->lk);
         tp->syncs_ok++;
         tp->tlast_error[0] = 0;
+        pthread_mutex_unlock(&tp->lk);
         return;
     }
+    pthread_mutex_lock(&tp->lk);
     tp->syncs_failed++;
-    if (strcmp(tp->tlast_error, e.msg))
-        hilt_warn("gateway: tickets: cannot sync keys with the store: %s", e.msg);
+    int repeat = !strcmp(tp->tlast_error, e.msg);
     snprintf(tp->tlast_error, sizeof(tp->tlast_error), "%s", e.msg);
+    pthread_mutex_unlock(&tp->lk);
+    if (!repeat) hilt_warn("gateway: tickets: cannot sync keys with the store: %s", e.msg);
     /* keep serving: the keys already held stay until their windows close; with
      * none left to encrypt, a key of this node's own so resumption still works
      * here (not across nodes) until the store answers again */
     struct gw_tickets_info ti;
     gw_tickets_info(tp->t, &ti);
     if (!ti.current[0] ||
-        (tp->fallback && mono_ms() - tp->fallback_rotated_ms >= (int64_t)tp->rotate_s * 1000)) {
+        (tp->fallback && mono_ms() - tp->fallback_rotated_ms >= (int64_t)rotate_s * 1000)) {
         if (!tp->fallback)
             hilt_warn("gateway: tickets: no shared key may encrypt any more; a local key until "
                       "the store answers (resumption works on this node only meanwhile)");
+        pthread_mutex_lock(&tp->lk);
         tp->fallback = 1;
+        pthread_mutex_unlock(&tp->lk);
         tp->fallback_rotated_ms = mono_ms();
-        gw_tickets_rotate(tp->t, tp->keep);
+        gw_tickets_rotate(tp->t, keep);
     }
 }
 
@@ -571,6 +605,7 @@ struct gw_tp *gw_tp_new(const struct gw_config *cfg, const struct gw_tp_opts *o,
         return NULL;
     }
     pthread_mutex_init(&tp->mu, NULL);
+    pthread_mutex_init(&tp->lk, NULL);
     pthread_cond_init(&tp->cv, NULL);
     atomic_init(&tp->pending, 0);
     tp->notify_fd = -1;
@@ -636,45 +671,58 @@ int gw_tp_prepare(struct gw_tp *tp, const struct gw_config *cfg, struct hilt_err
                             "%s:%d:%d: store: changing the trust plane's store needs a restart",
                             cfg->path, cfg->store_at.line, cfg->store_at.col);
     if (!tp->store_open) {
+        pthread_mutex_lock(&tp->mu);
         free(tp->store_url);
-        tp->store_url = NULL;
-        if (cfg->store && !(tp->store_url = strdup(cfg->store)))
+        tp->store_url = cfg->store ? strdup(cfg->store) : NULL;
+        pthread_mutex_unlock(&tp->mu);
+        if (cfg->store && !tp->store_url)
             return hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
     }
-    int rc = 0;
-    pthread_mutex_lock(&tp->mu);
+    int rc = 0, work = 0; /* work: holding mu (only to issue) */
+    pthread_mutex_lock(&tp->lk);
     tp->rotate_s = cfg->ticket_rotate_s;
     tp->keep = cfg->ticket_keep;
     tp->poll_ms = cfg->ticket_poll_ms;
+    pthread_mutex_unlock(&tp->lk);
     for (size_t i = 0; rc == 0 && i < cfg->nlisteners; i++) {
         const struct gw_listenercfg *l = &cfg->listeners[i];
         for (size_t j = 0; rc == 0 && j < l->ncerts; j++) {
             const struct gw_issuecfg *is = l->certs[j].issue;
             if (!is) continue;
+            pthread_mutex_lock(&tp->lk);
             struct slot *s = slot_find(tp, l->name, is->id);
             if (s) {
                 /* settings that do not make it another certificate */
+                s->dead = 0;
                 s->lifetime = is->lifetime;
                 s->renew_before = is->renew_before;
                 if (s->leaf)
                     s->renew_at =
                         gw_tp_renew_at(s->not_after, s->lifetime, s->renew_before, s->sha256);
-                continue;
             }
+            pthread_mutex_unlock(&tp->lk);
+            if (s) continue;
+            if (!work) {
+                pthread_mutex_lock(&tp->mu);
+                work = 1;
+            }
+            pthread_mutex_lock(&tp->lk);
             struct slot **v = realloc(tp->slots, (tp->nslots + 1) * sizeof(*v));
-            if (!v || !(s = slot_new(tp, l->name, is))) {
-                if (v) tp->slots = v;
+            if (v) tp->slots = v;
+            if (v && (s = slot_new(tp, l->name, is))) tp->slots[tp->nslots++] = s;
+            pthread_mutex_unlock(&tp->lk);
+            if (!s) {
                 rc = hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
                 break;
             }
-            tp->slots = v;
-            tp->slots[tp->nslots++] = s;
             struct hilt_ca *ca = get_ca(tp, s->ca, e);
-            if (!ca || (!cache_load(s, ca) && slot_issue(tp, s, e) < 0)) {
+            if (!ca || (!cache_load(&tp->lk, s, ca) && slot_issue(tp, s, e) < 0)) {
                 if (!ca && e && e->kind == HILT_E_RUNTIME) tp->store_reopen = 1;
+                pthread_mutex_lock(&tp->lk);
                 s->failed++;
                 s->attempts++;
                 snprintf(s->last_error, sizeof(s->last_error), "%s", e ? e->msg : "");
+                pthread_mutex_unlock(&tp->lk);
                 hilt_err_prefix(e, "%s:%d:%d: listeners.%s.certificates[%zu].issue", cfg->path,
                                 is->at.line, is->at.col, l->name, j);
                 rc = -1;
@@ -688,7 +736,7 @@ int gw_tp_prepare(struct gw_tp *tp, const struct gw_config *cfg, struct hilt_err
             }
         }
     }
-    pthread_mutex_unlock(&tp->mu);
+    if (work) pthread_mutex_unlock(&tp->mu);
     return rc;
 }
 
@@ -697,7 +745,7 @@ int gw_tp_cert(struct gw_tp *tp, const char *listener, const struct gw_issuecfg 
 {
     *chain = NULL;
     *key = NULL;
-    pthread_mutex_lock(&tp->mu);
+    pthread_mutex_lock(&tp->lk);
     struct slot *s = slot_find(tp, listener, is->id);
     int rc = -1;
     if (!s || !s->leaf) {
@@ -715,30 +763,38 @@ int gw_tp_cert(struct gw_tp *tp, const char *listener, const struct gw_issuecfg 
     } else {
         hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
     }
-    pthread_mutex_unlock(&tp->mu);
+    pthread_mutex_unlock(&tp->lk);
     return rc;
 }
 
 void gw_tp_retain(struct gw_tp *tp, const struct gw_config *cfg)
 {
-    pthread_mutex_lock(&tp->mu);
+    /* only marks: the tp thread frees them between its ticks (it may be using one now) */
+    pthread_mutex_lock(&tp->lk);
     for (size_t i = 0; i < tp->nslots; i++)
-        tp->slots[i]->mark = 0;
+        tp->slots[i]->dead = 1;
     for (size_t i = 0; i < cfg->nlisteners; i++)
         for (size_t j = 0; j < cfg->listeners[i].ncerts; j++) {
             const struct gw_issuecfg *is = cfg->listeners[i].certs[j].issue;
             struct slot *s = is ? slot_find(tp, cfg->listeners[i].name, is->id) : NULL;
-            if (s) s->mark = 1;
+            if (s) s->dead = 0;
         }
+    pthread_mutex_unlock(&tp->lk);
+}
+
+/* Free the slots retain() marked (tp->mu held). */
+static void compact(struct gw_tp *tp)
+{
+    pthread_mutex_lock(&tp->lk);
     size_t k = 0;
     for (size_t i = 0; i < tp->nslots; i++) {
-        if (tp->slots[i]->mark)
+        if (!tp->slots[i]->dead)
             tp->slots[k++] = tp->slots[i];
         else
             slot_free(tp->slots[i]);
     }
     tp->nslots = k;
-    pthread_mutex_unlock(&tp->mu);
+    pthread_mutex_unlock(&tp->lk);
 }
 
 static void renew_tick(struct gw_tp *tp)
@@ -748,22 +804,28 @@ static void renew_tick(struct gw_tp *tp)
     for (size_t i = 0; i < tp->nslots; i++) {
         struct slot *s = tp->slots[i];
         if (tp->stop) break;
-        if (s->leaf && now < s->renew_at) continue;
+        if (s->dead || (s->leaf && now < s->renew_at)) continue;
         if (now < s->next_attempt) continue;
         struct hilt_err e;
         hilt_err_clear(&e);
         s->last_attempt = now;
-        if (slot_issue(tp, s, &e) == 0) {
+        int ok = slot_issue(tp, s, &e) == 0;
+        pthread_mutex_lock(&tp->lk);
+        if (ok) {
             s->attempts = 0;
             s->next_attempt = 0;
             s->last_error[0] = 0;
+        } else {
+            s->failed++;
+            s->attempts++;
+            s->next_attempt = now + gw_tp_backoff(s->attempts, s->lifetime, s->id);
+            snprintf(s->last_error, sizeof(s->last_error), "%s", e.msg);
+        }
+        pthread_mutex_unlock(&tp->lk);
+        if (ok) {
             renewed = 1;
             continue;
         }
-        s->failed++;
-        s->attempts++;
-        s->next_attempt = now + gw_tp_backoff(s->attempts, s->lifetime, s->id);
-        snprintf(s->last_error, sizeof(s->last_error), "%s", e.msg);
         char na[32];
         hilt_time_fmt_rfc3339(s->next_attempt, na);
         hilt_log(HILT_LOG_ERROR,
@@ -783,6 +845,7 @@ static void *tp_main(void *arg)
     struct gw_tp *tp = arg;
     pthread_mutex_lock(&tp->mu);
     while (!tp->stop) {
+        compact(tp);
         if (tp->tstore_url) ticket_tick(tp);
         renew_tick(tp);
         struct timespec ts;
@@ -850,6 +913,7 @@ void gw_tp_free(struct gw_tp **tpp)
     free(tp->ring);
     free(tp->self_exe);
     pthread_cond_destroy(&tp->cv);
+    pthread_mutex_destroy(&tp->lk);
     pthread_mutex_destroy(&tp->mu);
     free(tp);
     *tpp = NULL;
@@ -861,10 +925,11 @@ void gw_tp_free(struct gw_tp **tpp)
 json_t *gw_tp_status(struct gw_tp *tp)
 {
     json_t *o = json_object(), *cs = json_array();
-    pthread_mutex_lock(&tp->mu);
+    pthread_mutex_lock(&tp->lk);
     json_object_set_new(o, "store", tp->st ? json_string(hilt_store_kind(tp->st)) : json_null());
     for (size_t i = 0; i < tp->nslots; i++) {
         struct slot *s = tp->slots[i];
+        if (s->dead) continue;
         json_t *c = json_object(), *names = json_array();
         for (size_t n = 0; n < s->nnames; n++)
             json_array_append_new(names, json_string(s->names[n]));
@@ -913,32 +978,37 @@ json_t *gw_tp_status(struct gw_tp *tp)
                             tp->tlast_error[0] ? json_string(tp->tlast_error) : json_null());
         json_object_set_new(t, "fallback", json_boolean(tp->fallback));
     }
-    pthread_mutex_unlock(&tp->mu);
+    pthread_mutex_unlock(&tp->lk);
     json_object_set_new(o, "tickets", t);
     return o;
 }
 
 int gw_tp_metrics(struct gw_tp *tp, struct hilt_buf *out)
 {
-    /* never waits on a slow store: a scrape skips these while the tp thread works */
-    if (pthread_mutex_trylock(&tp->mu) != 0) return 0;
-    if (tp->nslots) {
+    pthread_mutex_lock(&tp->lk);
+    size_t live = 0;
+    for (size_t i = 0; i < tp->nslots; i++)
+        live += !tp->slots[i]->dead;
+    if (live) {
         tm_write_header(out, "hilt_gateway_certificate_issued_total", "counter",
                         "Certificates the gateway had its CA issue (start and renewals)");
         for (size_t i = 0; i < tp->nslots; i++)
-            tm_write_sample(out, "hilt_gateway_certificate_issued_total",
-                            (double)tp->slots[i]->issued, "listener", tp->slots[i]->listener, "id",
-                            tp->slots[i]->id, NULL);
+            if (!tp->slots[i]->dead)
+                tm_write_sample(out, "hilt_gateway_certificate_issued_total",
+                                (double)tp->slots[i]->issued, "listener", tp->slots[i]->listener,
+                                "id", tp->slots[i]->id, NULL);
         tm_write_header(out, "hilt_gateway_certificate_issue_failures_total", "counter",
                         "Failed issuance attempts (each is retried with backoff)");
         for (size_t i = 0; i < tp->nslots; i++)
-            tm_write_sample(out, "hilt_gateway_certificate_issue_failures_total",
-                            (double)tp->slots[i]->failed, "listener", tp->slots[i]->listener, "id",
-                            tp->slots[i]->id, NULL);
+            if (!tp->slots[i]->dead)
+                tm_write_sample(out, "hilt_gateway_certificate_issue_failures_total",
+                                (double)tp->slots[i]->failed, "listener", tp->slots[i]->listener,
+                                "id", tp->slots[i]->id, NULL);
         tm_write_header(out, "hilt_gateway_certificate_renew_timestamp_seconds", "gauge",
                         "When the gateway renews each issued certificate, as a Unix time");
         for (size_t i = 0; i < tp->nslots; i++) {
             struct slot *s = tp->slots[i];
+            if (s->dead) continue;
             int64_t at = s->next_attempt > s->renew_at ? s->next_attempt : s->renew_at;
             tm_write_sample(out, "hilt_gateway_certificate_renew_timestamp_seconds", (double)at,
                             "listener", s->listener, "id", s->id, NULL);
@@ -960,6 +1030,6 @@ int gw_tp_metrics(struct gw_tp *tp, struct hilt_buf *out)
                         "Shared ticket keys this node made (first to a rotation period)");
         tm_write_sample(out, "hilt_ticket_keys_made_total", (double)tp->keys_made, NULL);
     }
-    pthread_mutex_unlock(&tp->mu);
+    pthread_mutex_unlock(&tp->lk);
     return 0;
 }
