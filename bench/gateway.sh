@@ -279,7 +279,7 @@ if [[ -n "${CALLGRIND:-}" ]]; then
   tickets=""
   if [[ "${CG_TICKETS:-}" == store ]]; then
     head -c 32 /dev/urandom > "$d/wrap.key"; chmod 600 "$d/wrap.key"
-    tickets="tickets: {store: $d/hilt.db, key_file: $d/wrap.key}"
+    tickets="tickets: {store: $d/hilt.db, store_key: $d/wrap.key}"
   fi
   cat > "$d/gw.yaml" <<EOF
 workers: 1

@@ -21,6 +21,7 @@ peer_pkgs=(
   prometheus           # gateway.sh: Debian's Prometheus scrapes the gateway's /metrics
   libnginx-mod-stream  # bench/gateway.sh: nginx as an L4 TLS proxy (stream module)
   certbot lego pebble  # acme_*.sh, bench/acme.sh: real ACME clients and Let's Encrypt's test server
+  valgrind             # bench/gateway.sh CALLGRIND=1: instructions per handshake (repeatable on a shared machine)
 )
 
 missing=()

@@ -17,12 +17,16 @@ static const char *usage =
     "backends (plain TCP, or TLS under their own profile), sends PROXY v2 with the\n"
     "client's TLS identity, and records one JSON event per handshake with the cause\n"
     "of every failure. SIGHUP, POST /reload or a changed file reloads; a bad config\n"
-    "is rejected and the running one keeps serving.\n\n"
+    "is rejected and the running one keeps serving. Certificates come from files or\n"
+    "from hilt's CA (issue:, renewed and swapped in while serving); session-ticket keys\n"
+    "can be shared by every gateway on one store (tickets.store); routes can pass TLS\n"
+    "through untouched (passthrough: true).\n\n"
     "  -c, --config FILE    the gateway YAML (docs/gateway.md)\n"
     "      --check          validate FILE (certificates, keys, profiles) and exit\n"
     "  -w, --workers N      worker threads (default: the config's, else one per CPU)\n"
     "      --log-level L    error, warn, info (default), debug\n\n"
     "Admin listener: GET /metrics (Prometheus), GET /status, GET /observed, POST /reload.\n"
+    "issue: certificates use the CA in the config's store: (default $HILT_HOME/hilt.db).\n"
     "Exit: 0 stopped by SIGTERM/SIGINT, 2 bad usage or config (file:line:col), 3 runtime.\n";
 
 static int cmd_gateway(int argc, char **argv)
