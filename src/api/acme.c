@@ -336,6 +336,34 @@ static int content_type_ok(const struct hilt_req *req)
     return c == '\0' || c == ';' || c == ' ';
 }
 
+static unsigned tp_slot(const char *tp)
+{
+    unsigned h = 2166136261u;
+    for (; *tp; tp++)
+        h = (h ^ (unsigned char)*tp) * 16777619u;
+    return h % ACME_KEY_CACHE;
+}
+
+/* The account's key (a new reference), from the cache or its stored JWK. */
+static EVP_PKEY *account_key(struct acme *a, const struct hilt_acme_account *acct,
+                             struct hilt_err *e)
+{
+    struct acme_key_slot *s = &a->keys[tp_slot(acct->thumbprint)];
+    if (s->key && !strcmp(s->thumbprint, acct->thumbprint)) {
+        EVP_PKEY_up_ref(s->key);
+        return s->key;
+    }
+    json_t *jwk = json_loads(acct->jwk, 0, NULL);
+    EVP_PKEY *k = jwk ? hilt_jwk_to_pkey(jwk, e) : NULL;
+    json_decref(jwk);
+    if (!k) return NULL;
+    EVP_PKEY_free(s->key);
+    EVP_PKEY_up_ref(k);
+    s->key = k;
+    snprintf(s->thumbprint, sizeof(s->thumbprint), "%s", acct->thumbprint);
+    return k;
+}
+
 static int authenticate(struct acme_rq *rq, int allow)
 {
     struct hilt_err e = {0};
@@ -405,9 +433,7 @@ static int authenticate(struct acme_rq *rq, int allow)
                          rq->acct.status);
             return -1;
         }
-        json_t *jwk = json_loads(rq->acct.jwk, 0, NULL);
-        rq->key = jwk ? hilt_jwk_to_pkey(jwk, &e) : NULL;
-        json_decref(jwk);
+        rq->key = account_key(a, &rq->acct, &e);
         if (!rq->key) {
             acme_problem(rq, 500, ACME_ERR("serverInternal"), NULL,
                          "account %s: stored key unreadable", rq->acct.id);
@@ -715,7 +741,11 @@ int hilt_acme_init(struct hilt_api *api, struct hilt_err *e)
             return -1;
         }
     }
-    if (issuer_kid(a, e) < 0 || acme_validate_init(a, e) < 0) {
+    hilt_buf_init(&a->chain_pem, 1u << 20);
+    if (issuer_kid(a, e) < 0 || acme_validate_init(a, e) < 0 || acme_defer_init(a, e) < 0 ||
+        (api->ca && hilt_ca_chain_pem(api->ca, NULL, &a->chain_pem) < 0)) {
+        if (!e || !e->msg[0]) hilt_err_set(e, HILT_E_RUNTIME, 0, "acme: cannot set up");
+        hilt_buf_free(&a->chain_pem);
         free(a);
         return -1;
     }
@@ -733,7 +763,11 @@ void hilt_acme_free(struct hilt_api *api)
     struct acme *a = api->acme;
     if (!a) return;
     acme_validate_free(a);
+    acme_defer_free(a);
     if (a->purge_ev) event_free(a->purge_ev);
+    for (size_t i = 0; i < ACME_KEY_CACHE; i++)
+        EVP_PKEY_free(a->keys[i].key);
+    hilt_buf_free(&a->chain_pem);
     free(a->replay.keys);
     free(a->replay.issued);
     OPENSSL_cleanse(a->nonce_key, sizeof(a->nonce_key));

@@ -232,7 +232,8 @@ void acme_account_orders(struct acme_rq *rq, const char *id)
     struct hilt_err e = {0};
     if (own_account(rq, id) < 0) return;
     struct orders_list l = {rq, json_array()};
-    if (hilt_store_acme_order_list(rq->api->st, rq->acct.id, 1000, orders_cb, &l, &e) < 0) {
+    if (acme_defer_sync(rq->a, NULL, NULL, &e) < 0 ||
+        hilt_store_acme_order_list(rq->api->st, rq->acct.id, 1000, orders_cb, &l, &e) < 0) {
         json_decref(l.arr);
         acme_problem(rq, 500, ACME_ERR("serverInternal"), NULL, "%s", e.msg);
         return;

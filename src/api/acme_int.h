@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "api/jws.h"
+#include "core/buf.h"
 #include "store/store_acme.h"
 
 #include <jansson.h>
@@ -19,6 +20,7 @@
 struct event;
 struct evdns_base;
 struct acme_validation;
+struct acme_defer;
 
 #define ACME_NONCE_LIFETIME 900         /* seconds a nonce stays usable */
 #define ACME_ORDER_LIFETIME (7 * 86400) /* a pending/ready order expires */
@@ -40,8 +42,19 @@ struct acme_replay {
     uint32_t floor; /* nonces issued before this are refused (after a reset) */
 };
 
+/* Account keys by RFC 7638 thumbprint: a thumbprint names one key for
+ * good, so a cached EVP_PKEY is never stale (turning a JWK into a key costs
+ * more than verifying a signature with it). Direct-mapped. */
+#define ACME_KEY_CACHE 1024
+struct acme_key_slot {
+    char thumbprint[64];
+    EVP_PKEY *key;
+};
+
 struct acme {
     struct hilt_api *api;
+    struct acme_key_slot keys[ACME_KEY_CACHE];
+    struct hilt_buf chain_pem; /* the CA chain below a leaf, for downloads */
     unsigned char nonce_key[32];
     int shared; /* the store is shared by nodes (PostgreSQL): replay set in the store */
     struct acme_replay replay;
@@ -56,6 +69,7 @@ struct acme {
     /* ARI: the issuing CA's subject key identifier, base64url */
     char issuer_kid[96];
     int64_t ari_retry_after;
+    struct acme_defer *defer; /* group commit (acme_defer.c); NULL: write at once */
 };
 
 /* One request on its way through the checks of RFC 8555 §6. */
@@ -122,6 +136,23 @@ int acme_validate_busy(const struct acme *a, const char *authz_id, const char *t
 /* Start (or queue) a validation; the result goes to the store. */
 int acme_validate_start(struct acme *a, const struct hilt_acme_authz *authz, const char *type,
                         const char *token, const char *keyauth, int64_t started);
+
+/* group commit of small writes on a one-node store (acme_defer.c) */
+int acme_defer_init(struct acme *a, struct hilt_err *e);
+void acme_defer_free(struct acme *a);
+/* Commit what is queued (joining an open transaction). */
+int acme_defer_flush(struct acme *a, struct hilt_err *e);
+/* Commit the queue first if it holds a change of this order / authorization
+ * (both NULL: if it holds anything). */
+int acme_defer_sync(struct acme *a, const char *order_id, const char *authz_id, struct hilt_err *e);
+/* A validation's result (hilt_store_acme_chall_finish, later). */
+int acme_defer_result(struct acme *a, const struct hilt_acme_authz *authz, const char *type,
+                      int valid, const char *error, int64_t when, struct hilt_err *e);
+/* A finalized order's status (hilt_store_acme_order_finish, later; marks
+ * what it replaces). Returns what the update would: 1 changed. */
+int acme_defer_finish(struct acme *a, const struct hilt_acme_order *o, const char *from,
+                      const char *to, const char *serial, const char *request_id,
+                      struct hilt_err *e);
 
 /* ARI (ari.c) */
 void acme_renewal_info(struct acme_rq *rq, const char *certid);

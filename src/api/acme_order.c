@@ -53,6 +53,7 @@ static void not_found(struct acme_rq *rq, const char *what, const char *id)
 static int load_order(struct acme_rq *rq, const char *id, struct hilt_acme_order *o)
 {
     struct hilt_err e = {0};
+    if (acme_defer_sync(rq->a, id, NULL, &e) < 0) return fault(rq, &e), -1;
     int found = hilt_store_acme_order_get(rq->api->st, id, o, &e);
     if (found < 0) return fault(rq, &e), -1;
     if (!found || strcmp(o->account, rq->acct.id)) {
@@ -160,15 +161,20 @@ static void maybe_restart(struct acme_rq *rq, const struct hilt_acme_authz *auth
     acme_validate_start(a, authz, c->type, c->token, ka, now);
 }
 
-static int chall_collect_cb(const struct hilt_acme_chall *c, void *arg)
+static int chall_collect_cb(const struct hilt_acme_chall *stored, void *arg)
 {
     struct chall_collect *cc = arg;
-    maybe_restart(cc->rq, cc->authz, c);
-    if (!strcmp(c->status, "processing")) cc->busy = 1;
-    if (cc->arr) json_array_append_new(cc->arr, chall_obj(cc->rq, c));
-    if (cc->type && !strcmp(c->type, cc->type)) {
-        cc->one = *c;
-        cc->one.error = c->error ? strdup(c->error) : NULL;
+    struct hilt_acme_chall c = *stored;
+    if (cc->rq->a->shared) maybe_restart(cc->rq, cc->authz, stored);
+    /* A one-node store does not record "processing" (a write saved): this
+     * process knows what it is validating. */
+    else if (!strcmp(c.status, "pending") && acme_validate_busy(cc->rq->a, c.authz_id, c.type))
+        snprintf(c.status, sizeof(c.status), "processing");
+    if (!strcmp(c.status, "processing")) cc->busy = 1;
+    if (cc->arr) json_array_append_new(cc->arr, chall_obj(cc->rq, &c));
+    if (cc->type && !strcmp(c.type, cc->type)) {
+        cc->one = c;
+        cc->one.error = c.error ? strdup(c.error) : NULL;
         cc->found = 1;
     }
     return 0;
@@ -366,7 +372,18 @@ void acme_new_order(struct acme_rq *rq)
             snprintf(c->status, sizeof(c->status), "pending");
         }
     }
-    if (hilt_store_acme_order_create(rq->api->st, &o, authzs, names.n, challs, nch, &e) < 0) {
+    /* the queued small writes ride along in this commit (acme_defer.c) */
+    struct hilt_store *st = rq->api->st;
+    int own = rq->a->defer && !hilt_store_in_tx(st);
+    if (own && hilt_store_begin(st, &e) < 0) {
+        fault(rq, &e);
+        goto out;
+    }
+    int rc = acme_defer_flush(rq->a, &e);
+    if (rc == 0) rc = hilt_store_acme_order_create(st, &o, authzs, names.n, challs, nch, &e);
+    if (own && rc == 0) rc = hilt_store_commit(st, &e);
+    if (own && rc < 0) hilt_store_rollback(st);
+    if (rc < 0) {
         fault(rq, &e);
         goto out;
     }
@@ -574,13 +591,13 @@ void acme_finalize(struct acme_rq *rq, const char *id)
     }
     int rc;
     if (state == HILT_SUBMIT_ISSUED) {
-        rc = hilt_store_acme_order_finish(s, o.id, from, "valid", issued.serial, request_id, NULL,
-                                          &e);
+        /* the certificate is recorded (by submit, under the account as its
+         * owner); the order's new status may ride in a later commit */
+        rc = acme_defer_finish(rq->a, &o, from, "valid", issued.serial, request_id, &e);
         if (rc == 1) {
             snprintf(o.status, sizeof(o.status), "valid");
             snprintf(o.serial, sizeof(o.serial), "%s", issued.serial);
             acme_count(rq->a, "hilt_acme_orders_total{status=\"%s\"}", "valid");
-            acme_ari_mark_replaced(rq->a, &o, issued.serial);
         }
     } else {
         rc = hilt_store_acme_order_finish(s, o.id, from, "processing", NULL, request_id, NULL, &e);
@@ -614,6 +631,7 @@ out:
 static int load_authz(struct acme_rq *rq, const char *id, struct hilt_acme_authz *a)
 {
     struct hilt_err e = {0};
+    if (acme_defer_sync(rq->a, NULL, id, &e) < 0) return fault(rq, &e), -1;
     int found = hilt_store_acme_authz_get(rq->api->st, id, a, &e);
     if (found < 0) return fault(rq, &e), -1;
     if (!found || strcmp(a->account, rq->acct.id)) return not_found(rq, "authorization", id), -1;
@@ -669,7 +687,9 @@ void acme_challenge(struct acme_rq *rq, const char *authz_id, const char *type)
             return;
         }
         int64_t now = hilt_now();
-        int rc = hilt_store_acme_chall_start(rq->api->st, a.id, type, now, &e);
+        /* shared store: claim it (pending -> processing), so one node
+         * validates; one node's store: this process's list says so */
+        int rc = rq->a->shared ? hilt_store_acme_chall_start(rq->api->st, a.id, type, now, &e) : 1;
         if (rc < 0) {
             hilt_acme_chall_free(&cc.one);
             return fault(rq, &e);
@@ -695,34 +715,46 @@ void acme_challenge(struct acme_rq *rq, const char *authz_id, const char *type)
 /* ---- certificates (§7.4.2) and revocation (§7.6)
  * ---------------------------------------------------------- */
 
+/* PEM of one DER certificate (RFC 7468 §2: 64-character lines). */
+static int der_to_pem(struct hilt_buf *out, const uint8_t *der, size_t len)
+{
+    if (hilt_buf_add_str(out, "-----BEGIN CERTIFICATE-----\n") < 0) return -1;
+    unsigned char line[65];
+    for (size_t off = 0; off < len; off += 48) {
+        size_t n = len - off < 48 ? len - off : 48;
+        int w = EVP_EncodeBlock(line, der + off, (int)n);
+        if (hilt_buf_add(out, line, (size_t)w) < 0 || hilt_buf_add_str(out, "\n") < 0) return -1;
+    }
+    return hilt_buf_add_str(out, "-----END CERTIFICATE-----\n");
+}
+
+/* Certificates ACME issued belong to the account in their owner field
+ * ("acme:ACCOUNT-ID", set at finalize and kept through approvals). */
+static int owned_by(const struct hilt_cert_rec *rec, const char *acct)
+{
+    return rec->owner && !strncmp(rec->owner, "acme:", 5) && !strcmp(rec->owner + 5, acct);
+}
+
 void acme_certificate(struct acme_rq *rq, const char *serial)
 {
     struct hilt_err e = {0};
-    struct hilt_acme_order o;
     struct hilt_cert_rec rec;
     struct hilt_buf der, pem;
     hilt_buf_init(&der, 1u << 20);
-    hilt_buf_init(&pem, 1u << 20);
-    memset(&rec, 0, sizeof(rec));
-    X509 *leaf = NULL;
-    int found = hilt_store_acme_order_by_serial(rq->api->st, serial, &o, &e);
-    if (found < 0) return fault(rq, &e);
-    if (!found || strcmp(o.account, rq->acct.id)) {
-        if (found) hilt_acme_order_free(&o);
-        return not_found(rq, "certificate", serial);
-    }
-    hilt_acme_order_free(&o);
-    found = hilt_store_cert_get(rq->api->st, serial, &rec, &der, &e);
-    const unsigned char *p = der.data;
-    if (found <= 0 || !der.len || !(leaf = d2i_X509(NULL, &p, (long)der.len)) ||
-        hilt_ca_chain_pem(rq->api->ca, leaf, &pem) < 0) {
-        if (found >= 0)
-            hilt_err_set(&e, HILT_E_RUNTIME, 0, "certificate %s is not readable", serial);
+    hilt_buf_init(&pem, 2u << 20);
+    int found = hilt_store_cert_get(rq->api->st, serial, &rec, &der, &e);
+    if (found < 0) {
+        fault(rq, &e);
+    } else if (!found || !owned_by(&rec, rq->acct.id) || strcmp(rec.source, "issued")) {
+        not_found(rq, "certificate", serial);
+    } else if (!der.len || der_to_pem(&pem, der.data, der.len) < 0 ||
+               hilt_buf_add(&pem, rq->a->chain_pem.data, rq->a->chain_pem.len) < 0) {
+        hilt_err_set(&e, HILT_E_RUNTIME, 0, "certificate %s is not readable", serial);
         fault(rq, &e);
     } else {
+        /* §7.4.2: the certificate and its chain, no decoding on the way */
         hilt_reply_bytes(rq->resp, 200, "application/pem-certificate-chain", pem.data, pem.len);
     }
-    X509_free(leaf);
     if (found > 0) hilt_cert_rec_free(&rec);
     hilt_buf_free(&der);
     hilt_buf_free(&pem);
@@ -791,15 +823,7 @@ void acme_revoke(struct acme_rq *rq)
     }
     /* §7.6: the account that ordered it, or the certificate's own key */
     if (rq->have_acct) {
-        struct hilt_acme_order o;
-        int own = hilt_store_acme_order_by_serial(rq->api->st, serial, &o, &e);
-        if (own < 0) {
-            fault(rq, &e);
-            goto out;
-        }
-        int mine = own && !strcmp(o.account, rq->acct.id);
-        if (own) hilt_acme_order_free(&o);
-        if (!mine) {
+        if (!owned_by(&rec, rq->acct.id)) {
             acme_problem(rq, 403, ACME_ERR("unauthorized"), NULL,
                          "account %s did not order certificate %s; sign with the certificate's "
                          "key instead",

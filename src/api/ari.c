@@ -135,8 +135,7 @@ struct win_walk {
 static int win_cb(const struct hilt_acme_ari_override *o, void *arg)
 {
     struct win_walk *ww = arg;
-    if (!hilt_ari_override_selects(o, ww->rec->serial, ww->rec->names, ww->rec->created))
-        return 0;
+    if (!hilt_ari_override_selects(o, ww->rec->serial, ww->rec->names, ww->rec->created)) return 0;
     int64_t s = ww->d_start, en = ww->d_end;
     if (o->shift > 0) {
         s -= o->shift;
@@ -281,14 +280,7 @@ int acme_ari_replaces(struct acme_rq *rq, const char *certid, const json_t *iden
     if (load_cert_of_certid(rq, certid, &rec, &status) < 0) return -1;
     snprintf(serial, 64, "%s", rec.serial);
     int rc = -1;
-    struct hilt_acme_order o;
-    int found = hilt_store_acme_order_by_serial(rq->api->st, rec.serial, &o, &e);
-    if (found < 0) {
-        acme_problem(rq, 500, ACME_ERR("serverInternal"), NULL, "%s", e.msg);
-        goto out;
-    }
-    int mine = found && !strcmp(o.account, rq->acct.id);
-    if (found) hilt_acme_order_free(&o);
+    int mine = rec.owner && !strncmp(rec.owner, "acme:", 5) && !strcmp(rec.owner + 5, rq->acct.id);
     if (!mine) {
         acme_problem(rq, 403, ACME_ERR("unauthorized"), NULL,
                      "replaces: certificate %s was not ordered by this account", rec.serial);

@@ -152,11 +152,11 @@ int hilt_store_acme_chall_start(struct hilt_store *s, const char *authz_id, cons
  * `was` (now `when`), 0 when someone else moved it. */
 int hilt_store_acme_chall_restart(struct hilt_store *s, const char *authz_id, const char *type,
                                   int64_t was, int64_t when, struct hilt_err *e);
-/* A validation's result, in one transaction: the challenge (processing ->
- * valid|invalid), its authorization (pending -> valid|invalid) and the
- * order (pending -> ready when every authorization is valid; -> invalid
- * when this one failed). 1 recorded, 0 the challenge was no longer
- * processing (nothing changed). */
+/* A validation's result, in one transaction: the challenge (pending or
+ * processing -> valid|invalid), its authorization (pending ->
+ * valid|invalid) and the order (pending -> ready when every authorization
+ * is valid; -> invalid when this one failed). 1 recorded, 0 the challenge
+ * had a result already (nothing changed). */
 int hilt_store_acme_chall_finish(struct hilt_store *s, const struct hilt_acme_authz *a,
                                  const char *type, int valid, const char *error, int64_t when,
                                  struct hilt_err *e);

@@ -99,7 +99,7 @@ HILT_STMT(ST_ACME_CHALL_RESTART,
           NULL)
 HILT_STMT(ST_ACME_CHALL_FINISH,
           "UPDATE acme_challenges SET status = $3, validated = $4, error = $5 WHERE authz_id = $1 "
-          "AND type = $2 AND status = 'processing'",
+          "AND type = $2 AND status IN ('pending', 'processing')",
           NULL)
 
 /* nonces: the replay set, and the key that makes nonces verifiable on every node */

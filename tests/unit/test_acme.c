@@ -1393,7 +1393,9 @@ static void ari(void **state)
     json_decref(j);
     validate_order(t, k, acct, &o2, "http-01");
     char *cu2 = finalize(t, k, acct, &o2, NULL, "DNS:ari.example.test");
-    /* the replaced certificate is marked superseded, with its history */
+    /* the replaced certificate is marked superseded, with its history (once
+     * the order's new status is committed: a few milliseconds later on SQLite) */
+    pump(t, 20);
     struct hilt_cert_rec rec;
     assert_int_equal(hilt_store_cert_get(t->st, sn, &rec, NULL, NULL), 1);
     assert_string_equal(rec.status, "superseded");
