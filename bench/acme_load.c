@@ -10,9 +10,11 @@
  *        CONC at a time over keep-alive connections, ACCOUNTS accounts made
  *        before the clock starts; prints one JSON line with the rate.
  *   order [--http-port P] [--replaces CERTID] [--out PREFIX] [--finalize-dir URL]
- *         [--wait-approval SECS] NAME...
+ *         [--wait-approval SECS] [--challenge TYPE] [--no-responder] NAME...
  *        one order; writes PREFIX.crt (chain) and PREFIX.key. --finalize-dir:
  *        validate through --dir, finalize and download through another node.
+ *        --challenge tls-alpn-01 / --no-responder: ask for a validation nobody
+ *        here answers (the tests point the server at a wrong or silent peer).
  *   certid CERT          print the RFC 9773 certID of a certificate
  *   ari CERT             GET renewalInfo; print {"status","start","end","explanationURL","retry_after"}
  *   revoke [--cert-key FILE] [--reason N] CERT   (account key, or the certificate's key)
@@ -539,6 +541,7 @@ static void start_responder(int port)
 /* ---- one order ---------------------------------------------------------------------------------- */
 
 struct order_opts {
+    const char *challenge; /* "http-01" (default) or "tls-alpn-01" (not answered by us) */
     const char *replaces;
     int poll_ms;
     int wait_approval; /* seconds */
@@ -596,7 +599,9 @@ static int do_order(struct client *cl, char **names, int n, struct order_opts *o
         char curl[1200] = "";
         json_array_foreach(cs, k, c)
         {
-            if (strcmp(json_string_value(json_object_get(c, "type")) ?: "", "http-01")) continue;
+            if (strcmp(json_string_value(json_object_get(c, "type")) ?: "",
+                       oo->challenge ? oo->challenge : "http-01"))
+                continue;
             char ka[200];
             snprintf(ka, sizeof(ka), "%s.%s", json_string_value(json_object_get(c, "token")),
                      cl->thumbprint);
@@ -925,53 +930,51 @@ int main(int argc, char **argv)
                                        {"replaces", 1, 0, 'r'},    {"out", 1, 0, 'o'},
                                        {"finalize-dir", 1, 0, 'f'}, {"wait-approval", 1, 0, 'w'},
                                        {"cert-key", 1, 0, 'K'},    {"reason", 1, 0, 'R'},
-                                       {"verbose", 0, 0, 'v'},     {0, 0, 0, 0}};
+                                       {"verbose", 0, 0, 'v'},     {"challenge", 1, 0, 'T'},
+                                       {"no-responder", 0, 0, 'N'}, {0, 0, 0, 0}};
     const char *dir = NULL, *keyf = NULL, *domain = "bench.test", *replaces = NULL, *out = NULL,
-               *fin_dir = NULL, *cert_key = NULL;
+               *fin_dir = NULL, *cert_key = NULL, *challenge = NULL;
+    int no_responder = 0;
     int total = 100, conc = 8, accounts = 4, port = 5002, poll_ms = 20, wait_approval = 0,
         reason = -1, opt;
-    while ((opt = getopt_long(argc, argv, "+n:c:a:", lo, NULL)) != -1) {
-        switch (opt) {
-        case 'd': dir = optarg; break;
-        case 'C': g_ca = optarg; break;
-        case 'k': keyf = optarg; break;
-        case 'p': port = atoi(optarg); break;
-        case 'D': domain = optarg; break;
-        case 'P': poll_ms = atoi(optarg); break;
-        case 'r': replaces = optarg; break;
-        case 'o': out = optarg; break;
-        case 'f': fin_dir = optarg; break;
-        case 'w': wait_approval = atoi(optarg); break;
-        case 'K': cert_key = optarg; break;
-        case 'R': reason = atoi(optarg); break;
-        case 'v': g_verbose = 1; break;
-        case 'n': total = atoi(optarg); break;
-        case 'c': conc = atoi(optarg); break;
-        case 'a': accounts = atoi(optarg); break;
-        default: fprintf(stderr, "usage: see the header of bench/acme_load.c\n"); return 2;
-        }
-    }
-    if (!dir || optind >= argc) {
-        fprintf(stderr, "usage: acme_load --dir URL [--ca FILE] COMMAND ... (see bench/acme_load.c)\n");
-        return 2;
-    }
-    const char *cmd = argv[optind++];
-    SSL_CTX *ctx = client_ctx();
-    if (!strcmp(cmd, "load")) {
-        /* options may follow the command too */
+    const char *cmd = NULL;
+    /* options before and after the command */
+    for (int pass = 0; pass < 2; pass++) {
         while ((opt = getopt_long(argc, argv, "+n:c:a:", lo, NULL)) != -1) {
             switch (opt) {
-            case 'n': total = atoi(optarg); break;
-            case 'c': conc = atoi(optarg); break;
-            case 'a': accounts = atoi(optarg); break;
+            case 'd': dir = optarg; break;
+            case 'C': g_ca = optarg; break;
+            case 'k': keyf = optarg; break;
             case 'p': port = atoi(optarg); break;
             case 'D': domain = optarg; break;
             case 'P': poll_ms = atoi(optarg); break;
-            default: return 2;
+            case 'r': replaces = optarg; break;
+            case 'o': out = optarg; break;
+            case 'f': fin_dir = optarg; break;
+            case 'w': wait_approval = atoi(optarg); break;
+            case 'K': cert_key = optarg; break;
+            case 'R': reason = atoi(optarg); break;
+            case 'v': g_verbose = 1; break;
+            case 'T': challenge = optarg; break;
+            case 'N': no_responder = 1; break;
+            case 'n': total = atoi(optarg); break;
+            case 'c': conc = atoi(optarg); break;
+            case 'a': accounts = atoi(optarg); break;
+            default: fprintf(stderr, "usage: see the header of bench/acme_load.c\n"); return 2;
             }
         }
-        return cmd_load(dir, ctx, total, conc, accounts, port, domain, poll_ms);
+        if (pass == 0) {
+            if (optind >= argc) break;
+            cmd = argv[optind++];
+        }
     }
+    if (!dir || !cmd) {
+        fprintf(stderr, "usage: acme_load --dir URL [--ca FILE] COMMAND ... (see bench/acme_load.c)\n");
+        return 2;
+    }
+    SSL_CTX *ctx = client_ctx();
+    if (!strcmp(cmd, "load"))
+        return cmd_load(dir, ctx, total, conc, accounts, port, domain, poll_ms);
     struct client cl;
     client_init(&cl, ctx, dir);
     if (directory(&cl) < 0) die("cannot read the directory %s (%d)", dir, cl.r.status);
@@ -1013,8 +1016,8 @@ int main(int argc, char **argv)
     int rc = 0;
     if (!strcmp(cmd, "order")) {
         if (optind >= argc) die("order NAME...");
-        start_responder(port);
-        struct order_opts oo = {.replaces = replaces, .poll_ms = poll_ms,
+        if (!no_responder && (!challenge || !strcmp(challenge, "http-01"))) start_responder(port);
+        struct order_opts oo = {.challenge = challenge, .replaces = replaces, .poll_ms = poll_ms,
                                 .wait_approval = wait_approval, .finalize_base = fin_dir};
         EVP_PKEY *ck = gen_ec();
         oo.cert_key = ck;
