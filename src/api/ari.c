@@ -105,8 +105,9 @@ int hilt_ari_override_selects(const struct hilt_acme_ari_override *o, const char
                               const char *names, int64_t issued)
 {
     /* replacements issued after the override are not pulled forward again
-     * (by the time the certificate was recorded: notBefore may be backdated) */
-    if (o->cancelled || issued >= o->created) return 0;
+     * (by the time the certificate was recorded: notBefore may be backdated;
+     * one recorded in the override's own second counts as before it) */
+    if (o->cancelled || issued > o->created) return 0;
     if (!strcmp(o->kind, "all")) return 1;
     if (!strcmp(o->kind, "serial")) return o->match && !strcmp(o->match, serial);
     if (!strcmp(o->kind, "names") && o->match && names) {

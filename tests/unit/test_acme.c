@@ -1428,7 +1428,7 @@ static void ari_windows(void **state)
     assert_true(hilt_ari_override_selects(&o, "48aa", "a.example.com", 50));
     assert_true(hilt_ari_override_selects(&o, "48aa", "x.com,a.b.example.com", 50));
     assert_false(hilt_ari_override_selects(&o, "48aa", "example.com", 50));
-    assert_false(hilt_ari_override_selects(&o, "48aa", "a.example.com", 100)); /* issued after */
+    assert_false(hilt_ari_override_selects(&o, "48aa", "a.example.com", 101)); /* issued after */
     struct hilt_acme_ari_override a = {.kind = "all", .match = "", .created = 100};
     assert_true(hilt_ari_override_selects(&a, "48aa", "", 99));
     struct hilt_acme_ari_override sr = {.kind = "serial", .match = "48aa", .created = 100};
