@@ -14,6 +14,7 @@
 #include "ca/ca.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "store/store.h"
 
@@ -38,7 +39,9 @@ void acme_count(struct acme *a, const char *fmt, const char *label)
 
 static json_t *problem_obj(const char *type, int status, const char *detail)
 {
-    return json_pack("{s:s, s:s, s:i}", "type", type, "detail", detail, "status", status);
+    /* detail quotes what the client sent: never invalid UTF-8 in the JSON */
+    return json_pack("{s:s, s:o, s:i}", "type", type, "detail", hilt_json_str(detail), "status",
+                     status);
 }
 
 char *acme_problem_json(const char *type, int status, const char *fmt, ...)
@@ -514,11 +517,16 @@ static void r_key_change(struct acme_rq *rq, const char *rest)
 /* id-addressed resources: rest is "<id>" or "<id>/<sub>" (checked by parse_id) */
 static int split_id(const char *rest, char id[HILT_ACME_ID_MAX], const char **sub)
 {
-    char path[1100];
-    snprintf(path, sizeof(path), "/%s", rest);
-    const char *after = acme_path_id(path, "/", id, HILT_ACME_ID_MAX);
-    if (!after) return -1;
-    *sub = after;
+    /* rest is "ID" or "ID/…": the id, and *sub pointing into rest after it */
+    size_t n = 0;
+    while (rest[n] && rest[n] != '/')
+        n++;
+    if (n == 0 || n >= HILT_ACME_ID_MAX) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!b64url_char(rest[i])) return -1;
+    memcpy(id, rest, n);
+    id[n] = '\0';
+    *sub = rest + n;
     return 0;
 }
 static void r_account(struct acme_rq *rq, const char *rest)
@@ -651,8 +659,13 @@ void hilt_acme_handle(struct hilt_api *api, const struct hilt_req *req, struct h
     rq.resp = resp;
     int n = snprintf(rq.url, sizeof(rq.url), "%s%s%s%s", req->base_url ? req->base_url : "",
                      req->path, req->query && *req->query ? "?" : "", req->query ? req->query : "");
+    int base_ok = 1; /* every URL we hand out starts with it: printable ASCII only */
+    for (const char *c = req->base_url ? req->base_url : ""; *c; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f) base_ok = 0;
     if (n < 0 || (size_t)n >= sizeof(rq.url)) {
         acme_problem(&rq, 414, ACME_ERR("malformed"), NULL, "request URL too long");
+    } else if (!base_ok) {
+        acme_problem(&rq, 400, ACME_ERR("malformed"), NULL, "the Host of the request is not a host name");
     } else {
         dispatch(&rq);
     }
@@ -660,7 +673,7 @@ void hilt_acme_handle(struct hilt_api *api, const struct hilt_req *req, struct h
      * that got badNonce retries with it); §7.1: the directory link. */
     char nonce[64];
     if (nonce_make(a, nonce) == 0) hilt_reply_header(resp, "Replay-Nonce", "%s", nonce);
-    if (strcmp(req->path, "/acme/directory"))
+    if (strcmp(req->path, "/acme/directory") && base_ok)
         hilt_reply_header(resp, "Link", "<%s/acme/directory>;rel=\"index\"",
                           req->base_url ? req->base_url : "");
     hilt_jws_free(&rq.jws);

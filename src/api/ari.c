@@ -102,12 +102,12 @@ static int name_matches(const char *pat, const char *name)
 }
 
 int hilt_ari_override_selects(const struct hilt_acme_ari_override *o, const char *serial,
-                              const char *names, int64_t issued)
+                              const char *names, int64_t cert_id)
 {
-    /* replacements issued after the override are not pulled forward again
-     * (by the time the certificate was recorded: notBefore may be backdated;
-     * one recorded in the override's own second counts as before it) */
-    if (o->cancelled || issued > o->created) return 0;
+    /* replacements issued after the override are not pulled forward again:
+     * it covers the certificates recorded when it was made (by inventory
+     * row id, exact where times have a one-second grain) */
+    if (o->cancelled || cert_id <= 0 || cert_id > o->cert_id_max) return 0;
     if (!strcmp(o->kind, "all")) return 1;
     if (!strcmp(o->kind, "serial")) return o->match && !strcmp(o->match, serial);
     if (!strcmp(o->kind, "names") && o->match && names) {
@@ -129,6 +129,7 @@ int hilt_ari_override_selects(const struct hilt_acme_ari_override *o, const char
 
 struct win_walk {
     const struct hilt_cert_rec *rec;
+    int64_t cert_id;
     int64_t d_start, d_end; /* before overrides */
     struct hilt_ari_window *w;
 };
@@ -136,7 +137,7 @@ struct win_walk {
 static int win_cb(const struct hilt_acme_ari_override *o, void *arg)
 {
     struct win_walk *ww = arg;
-    if (!hilt_ari_override_selects(o, ww->rec->serial, ww->rec->names, ww->rec->created)) return 0;
+    if (!hilt_ari_override_selects(o, ww->rec->serial, ww->rec->names, ww->cert_id)) return 0;
     int64_t s = ww->d_start, en = ww->d_end;
     if (o->shift > 0) {
         s -= o->shift;
@@ -168,7 +169,8 @@ int hilt_ari_window(struct hilt_store *st, const struct hilt_cert_rec *rec,
         w->end = rec->revoked_at - 3600;
         return 0;
     }
-    struct win_walk ww = {rec, w->start, w->end, w};
+    struct win_walk ww = {rec, 0, w->start, w->end, w};
+    if (hilt_store_acme_cert_id(st, rec->serial, &ww.cert_id, e) < 0) return -1;
     if (hilt_store_acme_ari_list(st, 1, win_cb, &ww, e) < 0) return -1;
     if (w->end <= w->start) w->start = w->end - 60; /* §4.2: end after start, always */
     return 0;

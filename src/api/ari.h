@@ -7,7 +7,8 @@
  * window entirely in the past (renew now). An operator override (`hilt acme
  * ari pull-forward`) applies to the certificates of its selection (all,
  * one serial, or those with a name matching a pattern) issued before the
- * override was made, so the replacements are not pulled forward again:
+ * override was made (the inventory's rows up to then), so the replacements
+ * are not pulled forward again:
  *   --by D    moves the window D earlier;
  *   --to T    makes the window end by T (starting no later than when the
  *             override was made); a T already past gives a window in the
@@ -45,10 +46,9 @@ struct hilt_ari_window {
 
 void hilt_ari_default_window(int64_t not_before, int64_t not_after, int64_t *start, int64_t *end);
 /* Does the override select this certificate? (serial, names as in the
- * store: lowercase hex, comma-separated; issued: when the store recorded
- * it, since notBefore may be backdated) */
+ * store: lowercase hex, comma-separated; cert_id: its inventory row id) */
 int hilt_ari_override_selects(const struct hilt_acme_ari_override *o, const char *serial,
-                              const char *names, int64_t issued);
+                              const char *names, int64_t cert_id);
 /* The window of a certificate: default, revocation, then every active
  * override that selects it. */
 int hilt_ari_window(struct hilt_store *st, const struct hilt_cert_rec *rec,

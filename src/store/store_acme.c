@@ -40,7 +40,7 @@
         "CREATE TABLE acme_ari_overrides (id " AUTOID ", kind TEXT NOT NULL, match TEXT NOT "      \
         "NULL, shift " INT " NOT NULL, until " INT " NOT NULL, reason TEXT NOT NULL, "             \
         "explanation_url TEXT NOT NULL, actor TEXT NOT NULL, created " INT " NOT NULL, "           \
-        "cancelled " INT " NOT NULL)"
+        "cancelled " INT " NOT NULL, cert_id_max " INT " NOT NULL)"
 
 const char *const hilt_store_m4_sqlite[] = {M4_TABLES("INTEGER", "INTEGER PRIMARY KEY"), NULL};
 const char *const hilt_store_m4_pg[] = {
@@ -615,7 +615,7 @@ struct ari_walk {
 static int ari_walk_cb(const struct hilt_val *c, int n, void *arg)
 {
     struct ari_walk *w = arg;
-    if (n < 10) return 1;
+    if (n < 11) return 1;
     struct hilt_acme_ari_override o;
     memset(&o, 0, sizeof(o));
     o.id = hilt_val_int(&c[0]);
@@ -628,6 +628,7 @@ static int ari_walk_cb(const struct hilt_val *c, int n, void *arg)
     o.actor = dup_col(&c[7]);
     o.created = hilt_val_int(&c[8]);
     o.cancelled = hilt_val_int(&c[9]);
+    o.cert_id_max = hilt_val_int(&c[10]);
     w->stopped = w->cb(&o, w->arg);
     hilt_acme_ari_override_free(&o);
     return w->stopped;
@@ -641,6 +642,15 @@ int hilt_store_acme_ari_list(struct hilt_store *s, int active_only, hilt_acme_ar
              e) < 0)
         return -1;
     return w.stopped;
+}
+
+int hilt_store_acme_cert_id(struct hilt_store *s, const char *serial, int64_t *id,
+                            struct hilt_err *e)
+{
+    *id = 0;
+    struct hilt_val p[] = {HV_S(serial)};
+    if (exec(s, ST_ACME_CERT_ID, p, 1, one_int_cb, id, NULL, e) < 0) return -1;
+    return *id > 0;
 }
 
 int hilt_store_acme_ari_cancel(struct hilt_store *s, int64_t id, int64_t when,

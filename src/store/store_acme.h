@@ -179,8 +179,9 @@ struct hilt_acme_ari_override {
     int64_t shift; /* seconds the default window moves earlier (0 = none) */
     int64_t until; /* the window ends by this time (0 = no such bound) */
     char *reason, *explanation_url, *actor;
-    int64_t created;   /* applies to certificates issued before this */
-    int64_t cancelled; /* 0, or when it was cancelled */
+    int64_t created;     /* when it was made */
+    int64_t cancelled;   /* 0, or when it was cancelled */
+    int64_t cert_id_max; /* it covers the certificates recorded before it: row ids up to this */
 };
 void hilt_acme_ari_override_free(struct hilt_acme_ari_override *o);
 /* Insert (id filled in) with an audit record, one transaction. */
@@ -190,6 +191,9 @@ typedef int (*hilt_acme_ari_cb)(const struct hilt_acme_ari_override *o, void *ar
 /* active_only: those not cancelled. In id order. */
 int hilt_store_acme_ari_list(struct hilt_store *s, int active_only, hilt_acme_ari_cb cb, void *arg,
                              struct hilt_err *e);
+/* The inventory row id of a certificate hilt issued: 1 found, 0 not. */
+int hilt_store_acme_cert_id(struct hilt_store *s, const char *serial, int64_t *id,
+                            struct hilt_err *e);
 /* 1 cancelled now, 0 unknown or already cancelled. Audited. */
 int hilt_store_acme_ari_cancel(struct hilt_store *s, int64_t id, int64_t when,
                                const struct hilt_audit_ev *ev, struct hilt_err *e);

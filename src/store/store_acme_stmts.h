@@ -11,7 +11,8 @@
     "request_id, serial, replaces, replaces_serial, created, updated"
 #define ACME_AUTHZ_COLS "id, order_id, pos, account, id_type, id_value, status, expires"
 #define ACME_ARI_COLS                                                                              \
-    "id, kind, match, shift, until, reason, explanation_url, actor, created, cancelled"
+    "id, kind, match, shift, until, reason, explanation_url, actor, created, cancelled, "           \
+    "cert_id_max"
 
 /* accounts: one per key (thumbprint UNIQUE) */
 HILT_STMT(ST_ACME_ACCT_INSERT,
@@ -114,10 +115,13 @@ HILT_STMT(ST_ACME_SECRET_INSERT,
 HILT_STMT(ST_ACME_SECRET_GET, "SELECT value FROM acme_secrets WHERE name = $1", NULL)
 
 /* ARI: the operator's pulled-forward windows */
+/* an override covers the certificates recorded before it: up to the last id */
 HILT_STMT(ST_ACME_ARI_INSERT,
           "INSERT INTO acme_ari_overrides(kind, match, shift, until, reason, explanation_url, "
-          "actor, created, cancelled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) RETURNING id",
+          "actor, created, cancelled, cert_id_max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, "
+          "(SELECT COALESCE(MAX(id), 0) FROM certs)) RETURNING id",
           NULL)
+HILT_STMT(ST_ACME_CERT_ID, "SELECT id FROM certs WHERE serial = $1 AND source = 'issued'", NULL)
 HILT_STMT(ST_ACME_ARI_ACTIVE,
           "SELECT " ACME_ARI_COLS " FROM acme_ari_overrides WHERE cancelled = 0 ORDER BY id", NULL)
 HILT_STMT(ST_ACME_ARI_ALL, "SELECT " ACME_ARI_COLS " FROM acme_ari_overrides ORDER BY id", NULL)

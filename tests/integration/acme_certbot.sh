@@ -71,7 +71,7 @@ jq_eq acme_certbot_audited "$T/audit.json" \
 H audit verify >/dev/null && pass acme_certbot_audit_chain || fail acme_certbot_audit_chain "$(H audit verify 2>&1)"
 
 # ---- renew -------------------------------------------------------------------------------------
-if cb cb renew --force-renewal --http-01-port "$CH" --http-01-address 127.0.0.1 >"$T/cb2.out" 2>&1; then
+if cb cb renew --force-renewal --no-random-sleep-on-renew --http-01-port "$CH" --http-01-address 127.0.0.1 >"$T/cb2.out" 2>&1; then
   S2=$(openssl x509 -in "$LIVE/cert.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
   [[ -n "$S2" && "$S2" != "$S1" ]] && pass acme_certbot_renew || fail acme_certbot_renew "serial unchanged ($S1)"
   openssl verify -CAfile "$T/roots.pem" -untrusted "$LIVE/chain.pem" "$LIVE/cert.pem" >/dev/null 2>&1 &&
@@ -151,7 +151,7 @@ pebble_roots "$T/pebble-root.pem"
 openssl verify -CAfile "$T/pebble-root.pem" -untrusted "$PL/chain.pem" "$PL/cert.pem" >/dev/null 2>&1 &&
   pass acme_certbot_pebble_chains || fail acme_certbot_pebble_chains "does not verify to pebble's root"
 P1=$(openssl x509 -in "$PL/cert.pem" -noout -serial)
-cb pb renew --force-renewal --http-01-port "$PH" --http-01-address 127.0.0.1 >"$T/pb2.out" 2>&1 &&
+cb pb renew --force-renewal --no-random-sleep-on-renew --http-01-port "$PH" --http-01-address 127.0.0.1 >"$T/pb2.out" 2>&1 &&
   [[ "$(openssl x509 -in "$PL/cert.pem" -noout -serial)" != "$P1" ]] &&
   pass acme_certbot_pebble_renew || fail acme_certbot_pebble_renew "$(tail -5 "$T/pb2.out" | tr '\n' ' ')"
 cb pb revoke --cert-path "$PL/cert.pem" --reason keycompromise --no-delete-after-revoke \

@@ -1424,14 +1424,18 @@ static void ari_windows(void **state)
     hilt_ari_default_window(0, 90 * 86400, &s, &e);
     assert_int_equal(s, 60 * 86400);
     assert_int_equal(e, 75 * 86400);
-    struct hilt_acme_ari_override o = {.kind = "names", .match = "*.example.com", .created = 100};
+    struct hilt_acme_ari_override o = {
+        .kind = "names", .match = "*.example.com", .cert_id_max = 100};
     assert_true(hilt_ari_override_selects(&o, "48aa", "a.example.com", 50));
     assert_true(hilt_ari_override_selects(&o, "48aa", "x.com,a.b.example.com", 50));
     assert_false(hilt_ari_override_selects(&o, "48aa", "example.com", 50));
+    assert_true(hilt_ari_override_selects(&o, "48aa", "a.example.com", 100));
     assert_false(hilt_ari_override_selects(&o, "48aa", "a.example.com", 101)); /* issued after */
-    struct hilt_acme_ari_override a = {.kind = "all", .match = "", .created = 100};
+    struct hilt_acme_ari_override a = {.kind = "all", .match = "", .cert_id_max = 100};
     assert_true(hilt_ari_override_selects(&a, "48aa", "", 99));
-    struct hilt_acme_ari_override sr = {.kind = "serial", .match = "48aa", .created = 100};
+    a.cancelled = 1;
+    assert_false(hilt_ari_override_selects(&a, "48aa", "", 99));
+    struct hilt_acme_ari_override sr = {.kind = "serial", .match = "48aa", .cert_id_max = 100};
     assert_true(hilt_ari_override_selects(&sr, "48aa", "", 99));
     assert_false(hilt_ari_override_selects(&sr, "48ab", "", 99));
     unsigned char kid[64];
