@@ -123,8 +123,7 @@ static void finish(struct acme_validation *v, int valid, const char *ptype, cons
     int status = !strcmp(ptype, ACME_ERR("incorrectResponse")) ? 403 : 400;
     char *err = valid ? NULL : acme_problem_json(ptype, status, "%s: %s", v->type, detail);
     struct hilt_err e = {0};
-    int rc =
-        hilt_store_acme_chall_finish(a->api->st, &v->authz, v->type, valid, err, hilt_now(), &e);
+    int rc = acme_defer_result(a, &v->authz, v->type, valid, err, hilt_now(), &e);
     if (rc < 0)
         hilt_warn("acme: %s of %s: the result (%s) could not be stored: %s", v->type,
                   v->authz.id_value, valid ? "valid" : "invalid", e.msg);
