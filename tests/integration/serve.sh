@@ -74,6 +74,8 @@ SPID=$!
 _bg_pids+=("$SPID")
 wait_port "$P" 30 && wait_port "$HP" 5 && pass serve_listens ||
   { fail serve_listens "no listener: $(tail -5 "$T/serve.err")"; exit 0; }
+# the sockets accept before the ready line is written: give the line a moment
+for _ in $(seq 50); do grep -q "listening on" "$T/serve.out" && break; sleep 0.1; done
 grep -q "listening on https://127.0.0.1:$P (node node-a)" "$T/serve.out" &&
   pass serve_ready_line || fail serve_ready_line "$(cat "$T/serve.out")"
 
