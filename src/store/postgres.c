@@ -24,8 +24,9 @@
 #define PQ_FUNCS(X)                                                                                \
     X(PQclear)                                                                                     \
     X(PQcmdTuples)                                                                                 \
-    X(PQconnectdb) X(PQerrorMessage) X(PQexec) X(PQfinish) X(PQfreemem) X(PQftype) X(PQgetResult)  \
-        X(PQgetisnull) X(PQgetvalue) X(PQnfields) X(PQntuples) X(PQprepare) X(PQresultErrorField)  \
+    X(PQconnectdbParams)                                                                           \
+    X(PQerrorMessage) X(PQexec) X(PQfinish) X(PQfreemem) X(PQftype) X(PQgetResult) X(PQgetisnull)  \
+        X(PQgetvalue) X(PQnfields) X(PQntuples) X(PQprepare) X(PQresultErrorField)                 \
             X(PQresultErrorMessage) X(PQresultStatus) X(PQsendQueryPrepared)                       \
                 X(PQsetNoticeProcessor) X(PQsetSingleRowMode) X(PQstatus) X(PQtransactionStatus)   \
                     X(PQunescapeBytea)
@@ -287,7 +288,16 @@ int hilt_store_pg_open(struct hilt_store *s, const char *url, struct hilt_err *e
     if (pq_ready(e) < 0) return -1;
     struct pg *p = calloc(1, sizeof(*p));
     if (!p) return hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
-    p->c = pq.PQconnectdb(url);
+    /* Defaults a URL may override (later keywords win; the URL comes last):
+     * libpq waits forever for a server that accepts TCP and never answers,
+     * and for a peer that vanished from the network. connect_timeout bounds
+     * the startup, keepalives find a dead idle connection within ~60 s, and
+     * tcp_user_timeout fails a request whose bytes go unacknowledged for 60 s. */
+    static const char *const keys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *vals[] = {"10", "1", "30", "10", "3", "60000", url, NULL};
+    p->c = pq.PQconnectdbParams(keys, vals, 1);
     if (!p->c || pq.PQstatus(p->c) != CONNECTION_OK) {
         char m[600];
         snprintf(m, sizeof(m), "%s", p->c ? pq.PQerrorMessage(p->c) : "out of memory");

@@ -16,6 +16,27 @@ done
 HILT_LIBPQ=/nonexistent/libpq.so.5 expect_exit 3 libpq-missing "$HILT" inventory list --store postgresql://hilt@127.0.0.1:1/x
 grep -q "needs libpq" "$T/last.err" && pass libpq-missing-msg || fail libpq-missing-msg "$(cat "$T/last.err")"
 
+# a "server" that accepts the connection and never answers (a hung or stopped
+# PostgreSQL): the open gives up after the default connect_timeout (10 s), exit 3,
+# instead of waiting forever; a connect_timeout in the URL overrides the default
+HP=$(free_port)
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); c=[]
+while True: c.append(s.accept()[0])' "$HP" &
+_bg_pids+=($!)
+wait_port "$HP" 5
+t0=$(date +%s)
+expect_exit 3 pg-hung-server timeout 30 "$HILT" inventory list --store "postgresql://hilt@127.0.0.1:$HP/x"
+secs=$(( $(date +%s) - t0 ))
+(( secs >= 9 && secs <= 20 )) && grep -q "cannot connect to store" "$T/last.err" &&
+  pass "pg-hung-server-bounded (${secs}s)" || fail pg-hung-server-bounded "${secs}s: $(cat "$T/last.err")"
+t0=$(date +%s)
+expect_exit 3 pg-hung-server-url-timeout timeout 30 "$HILT" inventory list \
+  --store "postgresql://hilt@127.0.0.1:$HP/x?connect_timeout=2"
+secs=$(( $(date +%s) - t0 ))
+(( secs <= 6 )) && pass "pg-url-connect-timeout-wins (${secs}s)" || fail pg-url-connect-timeout-wins "${secs}s"
+
 if ! pg_start; then
   skip store_pg "$PG_WHY"
   exit 0
