@@ -549,6 +549,7 @@ struct order_opts {
     EVP_PKEY *cert_key;        /* NULL: a fresh one */
     char *pem_out;             /* malloc'd chain */
     double t_valid;            /* when the authorizations were valid (load stats) */
+    int trace;                 /* `order`: say on stderr how the challenge POST was answered */
 };
 
 static void sleep_ms(int ms)
@@ -609,6 +610,10 @@ static int do_order(struct client *cl, char **names, int n, struct order_opts *o
             snprintf(curl, sizeof(curl), "%s", json_string_value(json_object_get(c, "url")));
         }
         if (!curl[0] || post(cl, curl, "{}") != 200) goto out;
+        /* as lego does: a challenge the server answers "valid" needs no poll */
+        st = json_string_value(json_object_get(cl->j, "status"));
+        if (oo->trace) fprintf(stderr, "challenge answered: %s\n", st ? st : "(none)");
+        if (st && !strcmp(st, "valid")) continue;
         for (int polls = 0;; polls++) {
             if (polls > 100000 / (oo->poll_ms ? oo->poll_ms : 1)) goto out;
             sleep_ms(oo->poll_ms);
@@ -1018,7 +1023,8 @@ int main(int argc, char **argv)
         if (optind >= argc) die("order NAME...");
         if (!no_responder && (!challenge || !strcmp(challenge, "http-01"))) start_responder(port);
         struct order_opts oo = {.challenge = challenge, .replaces = replaces, .poll_ms = poll_ms,
-                                .wait_approval = wait_approval, .finalize_base = fin_dir};
+                                .wait_approval = wait_approval, .finalize_base = fin_dir,
+                                .trace = 1};
         EVP_PKEY *ck = gen_ec();
         oo.cert_key = ck;
         if (do_order(&cl, argv + optind, argc - optind, &oo) < 0) {

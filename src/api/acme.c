@@ -644,6 +644,18 @@ static void dispatch(struct acme_rq *rq)
     acme_problem(rq, 404, ACME_ERR("malformed"), NULL, "no ACME resource at %.300s", path);
 }
 
+void acme_common_headers(struct acme *a, const char *base_url, int no_index,
+                         struct hilt_reply *resp)
+{
+    /* §6.5: a fresh nonce on every response, errors included (a client
+     * that got badNonce retries with it); §7.1: the directory link. */
+    char nonce[64];
+    if (nonce_make(a, nonce) == 0) hilt_reply_header(resp, "Replay-Nonce", "%s", nonce);
+    if (!no_index)
+        hilt_reply_header(resp, "Link", "<%s/acme/directory>;rel=\"index\"",
+                          base_url ? base_url : "");
+}
+
 void hilt_acme_handle(struct hilt_api *api, const struct hilt_req *req, struct hilt_reply *resp)
 {
     struct acme *a = api->acme;
@@ -665,17 +677,14 @@ void hilt_acme_handle(struct hilt_api *api, const struct hilt_req *req, struct h
     if (n < 0 || (size_t)n >= sizeof(rq.url)) {
         acme_problem(&rq, 414, ACME_ERR("malformed"), NULL, "request URL too long");
     } else if (!base_ok) {
-        acme_problem(&rq, 400, ACME_ERR("malformed"), NULL, "the Host of the request is not a host name");
+        acme_problem(&rq, 400, ACME_ERR("malformed"), NULL,
+                     "the Host of the request is not a host name");
     } else {
         dispatch(&rq);
     }
-    /* §6.5: a fresh nonce on every response, errors included (a client
-     * that got badNonce retries with it); §7.1: the directory link. */
-    char nonce[64];
-    if (nonce_make(a, nonce) == 0) hilt_reply_header(resp, "Replay-Nonce", "%s", nonce);
-    if (strcmp(req->path, "/acme/directory") && base_ok)
-        hilt_reply_header(resp, "Link", "<%s/acme/directory>;rel=\"index\"",
-                          req->base_url ? req->base_url : "");
+    if (!resp->deferred)
+        acme_common_headers(a, req->base_url, !strcmp(req->path, "/acme/directory") || !base_ok,
+                            resp);
     hilt_jws_free(&rq.jws);
     json_decref(rq.payload);
     EVP_PKEY_free(rq.key);

@@ -31,7 +31,8 @@ struct acme_defer;
 #define ACME_VALIDATIONS_ACTIVE 256  /* validations in flight at once */
 #define ACME_VALIDATIONS_QUEUED 8192 /* and waiting; beyond: rateLimited */
 #define ACME_DEFAULT_VALIDATION_MS 10000
-#define ACME_RETRY_AFTER 1 /* seconds, on processing challenges */
+#define ACME_INLINE_WAIT_MS 2000 /* a challenge POST waits this long for its validation */
+#define ACME_RETRY_AFTER 1       /* seconds, on processing challenges */
 
 /* In-memory replay set of a store that only one node uses (SQLite): keys
  * are a nonce's 64 random bits, kept until the nonce would expire. */
@@ -126,6 +127,16 @@ void acme_challenge(struct acme_rq *rq, const char *authz_id, const char *type);
 void acme_certificate(struct acme_rq *rq, const char *serial);
 void acme_revoke(struct acme_rq *rq);
 
+/* The headers of every ACME response: a fresh Replay-Nonce, and (unless
+ * no_index) the directory Link. */
+void acme_common_headers(struct acme *a, const char *base_url, int no_index,
+                         struct hilt_reply *resp);
+/* The answer to a challenge POST whose reply was deferred until its
+ * validation ended (or the wait ran out: status "processing"). */
+void acme_challenge_reply(struct acme *a, const char *base_url, const struct hilt_acme_authz *authz,
+                          const char *type, const char *token, const char *status,
+                          int64_t validated, const char *error_json, struct hilt_reply *resp);
+
 /* validation (acme_validate.c) */
 int acme_validate_init(struct acme *a, struct hilt_err *e);
 void acme_validate_free(struct acme *a);
@@ -133,9 +144,13 @@ void acme_validate_free(struct acme *a);
 int acme_validate_has_room(const struct acme *a);
 /* Is this challenge being validated by this process? */
 int acme_validate_busy(const struct acme *a, const char *authz_id, const char *type);
-/* Start (or queue) a validation; the result goes to the store. */
+/* Start (or queue) a validation; the result goes to the store. With a
+ * `waiter` (a deferred challenge reply), the result is also answered
+ * there, or "processing" after ACME_INLINE_WAIT_MS; URLs in it start with
+ * base_url. -1: nothing started (the waiter is untouched). */
 int acme_validate_start(struct acme *a, const struct hilt_acme_authz *authz, const char *type,
-                        const char *token, const char *keyauth, int64_t started);
+                        const char *token, const char *keyauth, int64_t started,
+                        struct hilt_deferred *waiter, const char *base_url);
 
 /* group commit of small writes on a one-node store (acme_defer.c) */
 int acme_defer_init(struct acme *a, struct hilt_err *e);

@@ -158,7 +158,7 @@ static void maybe_restart(struct acme_rq *rq, const struct hilt_acme_authz *auth
     char ka[256];
     if (strcmp(authz->account, rq->acct.id)) return;
     snprintf(ka, sizeof(ka), "%s.%s", c->token, rq->acct.thumbprint);
-    acme_validate_start(a, authz, c->type, c->token, ka, now);
+    acme_validate_start(a, authz, c->type, c->token, ka, now, NULL, NULL);
 }
 
 static int chall_collect_cb(const struct hilt_acme_chall *stored, void *arg)
@@ -574,7 +574,7 @@ void acme_finalize(struct acme_rq *rq, const char *id)
     char owner[80];
     snprintf(who.id, sizeof(who.id), "acme:%s", rq->acct.id);
     snprintf(owner, sizeof(owner), "acme:%s", rq->acct.id);
-    struct hilt_cert_meta meta = {.owner = owner, .lifetime = o.lifetime};
+    struct hilt_cert_meta meta = {.owner = owner, .lifetime = o.lifetime, .csr_checked = 1};
     enum hilt_submit_state state = 0;
     char request_id[64] = "";
     if (hilt_api_submit(rq->api, &who, csr, &meta, &state, request_id, &issued, &e) < 0) {
@@ -699,7 +699,18 @@ void acme_challenge(struct acme_rq *rq, const char *authz_id, const char *type)
             snprintf(ka, sizeof(ka), "%s.%s", cc.one.token, rq->acct.thumbprint);
             snprintf(cc.one.status, sizeof(cc.one.status), "processing");
             cc.one.started = now;
-            acme_validate_start(rq->a, &a, type, cc.one.token, ka, now);
+            /* answer when the validation ends (most take a millisecond), so
+             * the client need not poll; after ACME_INLINE_WAIT_MS as
+             * "processing" (acme_validate.c) */
+            struct hilt_deferred *d = hilt_reply_defer(rq->resp);
+            if (acme_validate_start(rq->a, &a, type, cc.one.token, ka, now, d, rq->req->base_url) ==
+                    0 &&
+                d) {
+                acme_count(rq->a, "hilt_acme_validations_total{result=\"%s\"}", "started");
+                hilt_acme_chall_free(&cc.one);
+                return;
+            }
+            hilt_reply_undefer(rq->resp); /* not started after all: answer now */
             acme_count(rq->a, "hilt_acme_validations_total{result=\"%s\"}", "started");
         }
     }
@@ -710,6 +721,26 @@ void acme_challenge(struct acme_rq *rq, const char *authz_id, const char *type)
         hilt_reply_header(rq->resp, "Retry-After", "%d", ACME_RETRY_AFTER);
     acme_reply_json(rq, 200, chall_obj(rq, &cc.one));
     hilt_acme_chall_free(&cc.one);
+}
+
+void acme_challenge_reply(struct acme *a, const char *base_url, const struct hilt_acme_authz *authz,
+                          const char *type, const char *token, const char *status,
+                          int64_t validated, const char *error_json, struct hilt_reply *resp)
+{
+    struct hilt_req req = {.base_url = base_url};
+    struct acme_rq rq = {.a = a, .api = a->api, .req = &req, .resp = resp};
+    struct hilt_acme_chall c = {.validated = validated, .error = (char *)error_json};
+    snprintf(c.authz_id, sizeof(c.authz_id), "%s", authz->id);
+    snprintf(c.type, sizeof(c.type), "%s", type);
+    snprintf(c.token, sizeof(c.token), "%s", token);
+    snprintf(c.status, sizeof(c.status), "%s", status);
+    char up[1200];
+    acme_url(&rq, up, sizeof(up), "authz/%s", authz->id);
+    hilt_reply_header(resp, "Link", "<%s>;rel=\"up\"", up);
+    if (!strcmp(status, "processing"))
+        hilt_reply_header(resp, "Retry-After", "%d", ACME_RETRY_AFTER);
+    acme_reply_json(&rq, 200, chall_obj(&rq, &c));
+    acme_common_headers(a, base_url, 0, resp);
 }
 
 /* ---- certificates (§7.4.2) and revocation (§7.6)

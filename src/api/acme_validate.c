@@ -56,7 +56,32 @@ struct acme_validation {
     struct event *timer, *reap;
     struct hilt_buf rx;
     int connected, done;
+    struct hilt_deferred *waiter; /* the challenge POST waiting for the result */
+    struct event *wait_timer;
+    char base_url[400];
 };
+
+/* Answer the waiting challenge POST, once. */
+static void answer_waiter(struct acme_validation *v, const char *status, int64_t validated,
+                          const char *error_json)
+{
+    if (!v->waiter) return;
+    struct hilt_deferred *d = v->waiter;
+    v->waiter = NULL;
+    if (v->wait_timer) event_del(v->wait_timer);
+    struct hilt_reply r;
+    hilt_reply_init(&r);
+    acme_challenge_reply(v->a, v->base_url, &v->authz, v->type, v->token, status, validated,
+                         error_json, &r);
+    hilt_deferred_send(d, &r);
+    hilt_reply_free(&r);
+}
+
+static void wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    answer_waiter(arg, "processing", 0, NULL);
+}
 
 static void v_free(struct acme_validation *v)
 {
@@ -71,6 +96,8 @@ static void v_free(struct acme_validation *v)
         SSL_free(v->ssl);
     if (v->timer) event_free(v->timer);
     if (v->reap) event_free(v->reap);
+    if (v->wait_timer) event_free(v->wait_timer);
+    if (v->waiter) hilt_deferred_send(v->waiter, NULL); /* shutting down: no answer */
     hilt_buf_free(&v->rx);
     free(v);
 }
@@ -123,7 +150,12 @@ static void finish(struct acme_validation *v, int valid, const char *ptype, cons
     int status = !strcmp(ptype, ACME_ERR("incorrectResponse")) ? 403 : 400;
     char *err = valid ? NULL : acme_problem_json(ptype, status, "%s: %s", v->type, detail);
     struct hilt_err e = {0};
-    int rc = acme_defer_result(a, &v->authz, v->type, valid, err, hilt_now(), &e);
+    int64_t now = hilt_now();
+    int rc = acme_defer_result(a, &v->authz, v->type, valid, err, now, &e);
+    if (rc < 0)
+        answer_waiter(v, "processing", 0, NULL); /* the client polls, and retries */
+    else
+        answer_waiter(v, valid ? "valid" : "invalid", now, err);
     if (rc < 0)
         hilt_warn("acme: %s of %s: the result (%s) could not be stored: %s", v->type,
                   v->authz.id_value, valid ? "valid" : "invalid", e.msg);
@@ -464,11 +496,23 @@ int acme_validate_busy(const struct acme *a, const char *authz_id, const char *t
 }
 
 int acme_validate_start(struct acme *a, const struct hilt_acme_authz *authz, const char *type,
-                        const char *token, const char *keyauth, int64_t started)
+                        const char *token, const char *keyauth, int64_t started,
+                        struct hilt_deferred *waiter, const char *base_url)
 {
     if (!acme_validate_has_room(a)) return -1;
     struct acme_validation *v = calloc(1, sizeof(*v));
     if (!v) return -1;
+    if (waiter) {
+        struct timeval tv = {ACME_INLINE_WAIT_MS / 1000, (ACME_INLINE_WAIT_MS % 1000) * 1000};
+        v->wait_timer = evtimer_new(a->api->base, wait_cb, v);
+        if (!v->wait_timer || evtimer_add(v->wait_timer, &tv) < 0) {
+            if (v->wait_timer) event_free(v->wait_timer);
+            free(v);
+            return -1;
+        }
+        v->waiter = waiter;
+        snprintf(v->base_url, sizeof(v->base_url), "%s", base_url ? base_url : "");
+    }
     v->a = a;
     v->authz = *authz;
     snprintf(v->type, sizeof(v->type), "%s", type);

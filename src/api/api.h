@@ -62,6 +62,7 @@ struct hilt_principal {
 struct hilt_cert_meta {
     const char *owner, *service, *env;
     int64_t lifetime; /* seconds; 0 = default */
+    int csr_checked;  /* the caller verified the CSR's signature (hilt_csr_check) */
 };
 
 /* Outcome of hilt_api_submit(). */

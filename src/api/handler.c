@@ -24,6 +24,25 @@ void hilt_reply_init(struct hilt_reply *r)
     hilt_buf_init(&r->body, HILT_REPLY_MAX);
 }
 
+struct hilt_deferred *hilt_reply_defer(struct hilt_reply *resp)
+{
+    if (!resp->defer || resp->deferred) return resp->deferred;
+    resp->deferred = resp->defer(resp);
+    return resp->deferred;
+}
+
+void hilt_reply_undefer(struct hilt_reply *resp)
+{
+    if (!resp->deferred) return;
+    resp->deferred->cancel(resp->deferred);
+    resp->deferred = NULL;
+}
+
+void hilt_deferred_send(struct hilt_deferred *d, const struct hilt_reply *r)
+{
+    if (d) d->send(d, r);
+}
+
 void hilt_reply_free(struct hilt_reply *r)
 {
     hilt_buf_free(&r->body);

@@ -51,6 +51,8 @@ struct hilt_req {
 /* The first header of that name (case-insensitive), or NULL. */
 const char *hilt_req_header(const struct hilt_req *r, const char *name);
 
+struct hilt_deferred;
+
 struct hilt_reply {
     int status;            /* 0 until set: the server answers 500 */
     char content_type[96]; /* "" = no body */
@@ -60,7 +62,33 @@ struct hilt_reply {
     } headers[HILT_REPLY_MAX_HEADERS];
     int nheaders;
     struct hilt_buf body;
+    /* set by the server before the handler runs; NULL where replies cannot
+     * wait (unit tests, fuzzing): see hilt_reply_defer() */
+    struct hilt_deferred *(*defer)(struct hilt_reply *self);
+    void *server;
+    struct hilt_deferred *deferred; /* set by hilt_reply_defer() */
 };
+
+/* A reply the handler gives later. A handler whose answer waits on the
+ * event base (an ACME challenge validated before it is answered) calls
+ * hilt_reply_defer(resp) and, when it returns non-NULL, returns without
+ * filling `resp` (what it put there is dropped). The connection reads
+ * nothing more until hilt_deferred_send() is called exactly once: with a
+ * reply (sent as if the handler had returned it; `r` stays the caller's
+ * to free; also allowed from inside the handler, if the answer came at
+ * once after all) or with NULL (the connection is closed with no answer;
+ * never from inside the handler). If the client went away meanwhile the reply is
+ * dropped; either way `d` is freed. NULL from hilt_reply_defer(): answer
+ * now, as usual. */
+struct hilt_deferred {
+    void (*send)(struct hilt_deferred *d, const struct hilt_reply *r);
+    void (*cancel)(struct hilt_deferred *d);
+};
+struct hilt_deferred *hilt_reply_defer(struct hilt_reply *resp);
+/* Take a deferral back before anything was handed the hilt_deferred: the
+ * handler answers in `resp` now after all. */
+void hilt_reply_undefer(struct hilt_reply *resp);
+void hilt_deferred_send(struct hilt_deferred *d, const struct hilt_reply *r);
 
 void hilt_reply_init(struct hilt_reply *r);
 void hilt_reply_free(struct hilt_reply *r);

@@ -77,7 +77,7 @@ struct lst {
     char url[340];
 };
 
-enum cstate { C_HEAD, C_BODY, C_WRITE };
+enum cstate { C_HEAD, C_BODY, C_WAIT, C_WRITE }; /* C_WAIT: a deferred reply */
 enum tkind { T_NONE, T_HEADER, T_BODY, T_IDLE };
 
 struct conn {
@@ -95,7 +95,19 @@ struct conn {
     int handshake_done;
     int nreq;
     char remote[64];
+    struct pending *pending; /* C_WAIT: the handler's deferred reply */
+    struct {                 /* the request being handled, for a deferred reply */
+        char method[16], rt[96];
+        int keep;
+        uint64_t t0;
+    } cur;
     struct conn *prev, *next;
+};
+
+/* A reply a handler deferred (hilt_reply_defer): what sending it needs. */
+struct pending {
+    struct hilt_deferred base;
+    struct conn *c; /* NULL once the connection is gone */
 };
 
 struct srv {
@@ -723,10 +735,73 @@ static void route(struct conn *c, const struct hilt_req *rq, struct hilt_reply *
         p);
 }
 
+/* The method label for metrics. */
+static void method_label(const char *method, char *out, size_t cap)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", NULL};
+    snprintf(out, cap, "other");
+    for (const char *const *m = known; *m; m++)
+        if (!strcmp(*m, method)) snprintf(out, cap, "%s", *m);
+}
+
+/* Count, log and send one answer (now, or when a deferred one arrives). */
+static void answer(struct conn *c, const char *method, const char *rt, uint64_t t0,
+                   const struct hilt_reply *r, int keep)
+{
+    struct srv *s = c->s;
+    char meth[16];
+    method_label(method, meth, sizeof(meth));
+    countf(s, "hilt_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"}", rt, meth,
+           r->status ? r->status : 500);
+    if (s->cfg.access_log)
+        logf_(s, "%s %s %s %d %zu %.1fms", c->remote, method, rt, r->status, r->body.len,
+              (double)(hilt_mono_us() - t0) / 1000.0);
+    send_reply(c, method, r, keep);
+}
+
+static void pending_send(struct hilt_deferred *d, const struct hilt_reply *r)
+{
+    struct pending *p = (struct pending *)d;
+    struct conn *c = p->c;
+    if (c) {
+        c->pending = NULL;
+        if (r) {
+            /* on_write goes on from there; inside the handler (answered at
+             * once after all) dispatch() sees c->pending gone */
+            answer(c, c->cur.method, c->cur.rt, c->cur.t0, r, c->cur.keep);
+        } else {
+            countf(c->s, "hilt_http_deferred_dropped_total");
+            free(p);
+            conn_close(c);
+            return;
+        }
+    }
+    free(p);
+}
+
+static void pending_cancel(struct hilt_deferred *d)
+{
+    struct pending *p = (struct pending *)d;
+    if (p->c) p->c->pending = NULL;
+    free(p);
+}
+
+static struct hilt_deferred *conn_defer(struct hilt_reply *r)
+{
+    struct conn *c = r->server;
+    if (c->pending || c->s->stopping) return NULL;
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->base.send = pending_send;
+    p->base.cancel = pending_cancel;
+    p->c = c;
+    c->pending = p;
+    return &p->base;
+}
+
 static void dispatch(struct conn *c, const struct hilt_http_head *h, const uint8_t *body,
                      size_t blen)
 {
-    struct srv *s = c->s;
     uint64_t t0 = hilt_mono_us();
     char base[400];
     snprintf(base, sizeof(base), "%s://%s", c->ssl ? "https" : "http",
@@ -752,21 +827,28 @@ static void dispatch(struct conn *c, const struct hilt_http_head *h, const uint8
     }
     struct hilt_reply r;
     hilt_reply_init(&r);
+    r.defer = conn_defer;
+    r.server = c;
     c->nreq++;
+    snprintf(c->cur.method, sizeof(c->cur.method), "%s", h->method);
+    route_of(h->path, c->cur.rt, sizeof(c->cur.rt));
+    c->cur.keep = h->keep_alive;
+    c->cur.t0 = t0;
     route(c, &rq, &r);
+    if (r.deferred) {
+        /* the handler answers later (unless it did already, from inside):
+         * read nothing more until it does */
+        if (c->pending) {
+            c->st = C_WAIT;
+            evtimer_del(c->timer);
+            c->tk = T_NONE;
+            bufferevent_disable(c->bev, EV_READ);
+        }
+        hilt_reply_free(&r);
+        return;
+    }
     if (!r.status) hilt_reply_problem(&r, 500, "urn:hilt:error:internal", "no answer");
-    char rt[96], meth[16];
-    route_of(h->path, rt, sizeof(rt));
-    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", NULL};
-    snprintf(meth, sizeof(meth), "other");
-    for (const char *const *m = known; *m; m++)
-        if (!strcmp(*m, h->method)) snprintf(meth, sizeof(meth), "%s", *m);
-    countf(s, "hilt_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"}", rt, meth,
-           r.status);
-    if (s->cfg.access_log)
-        logf_(s, "%s %s %s %d %zu %.1fms", c->remote, h->method, rt, r.status, r.body.len,
-              (double)(hilt_mono_us() - t0) / 1000.0);
-    send_reply(c, h->method, &r, h->keep_alive);
+    answer(c, h->method, c->cur.rt, t0, &r, h->keep_alive);
     hilt_reply_free(&r);
 }
 
@@ -781,6 +863,7 @@ static void conn_close(struct conn *c)
         s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    if (c->pending) c->pending->c = NULL; /* its handler sends into the void */
     if (c->timer) event_free(c->timer);
     if (c->bev) bufferevent_free(c->bev); /* frees the SSL and closes the socket */
     free(c);

@@ -508,7 +508,8 @@ static void h_create(struct hilt_api *api, const struct hilt_auth *a, const stru
                            a->p.id, env && *env ? env : "-");
         goto out;
     }
-    struct hilt_cert_meta m = {owner, service, env ? env : "", lifetime};
+    struct hilt_cert_meta m = {
+        .owner = owner, .service = service, .env = env ? env : "", .lifetime = lifetime};
     enum hilt_submit_state state = 0;
     char rid[64];
     if (hilt_api_submit(api, &a->p, csr, &m, &state, rid, &iss, &e) < 0) {

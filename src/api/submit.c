@@ -134,7 +134,8 @@ static int issue_now(struct hilt_api *api, X509_REQ *csr, const struct hilt_name
                                .service = meta->service,
                                .env = meta->env,
                                .pipeline = !strcmp(via, "acme") ? "acme" : "api",
-                               .actor = actor};
+                               .actor = actor,
+                               .csr_checked = 1}; /* by hilt_api_submit() */
     /* DER only: no X509 decoded for a certificate the caller sends as bytes
      * (OpenSSL 3's key decoders cost more than the signature) */
     return hilt_ca_issue_batch_der(api->ca, &r, 1, issued, e);
@@ -171,6 +172,7 @@ int hilt_api_submit(struct hilt_api *api, const struct hilt_principal *who, X509
     }
     rules_of(api->ca, &rules);
     /* The CA's own rules first: bad input stores nothing but its audit record. */
+    rules.csr_signature_checked = meta->csr_checked;
     if (hilt_csr_check(csr, &rules, "CSR", &names, e) < 0) {
         e->code = 400;
         goto refused;
@@ -309,7 +311,8 @@ static int issue_request(struct hilt_api *api, const char *actor, struct hilt_ap
             goto out;
         }
     }
-    struct hilt_cert_meta m = {r->owner, r->service, r->env, r->lifetime};
+    struct hilt_cert_meta m = {
+        .owner = r->owner, .service = r->service, .env = r->env, .lifetime = r->lifetime};
     char obj[200], res[200];
     snprintf(obj, sizeof(obj), "request=%s", r->rid);
     if (hilt_store_begin(api->st, e) < 0) goto out;

@@ -469,7 +469,9 @@ static int prepare(struct hilt_ca *ca, const struct hilt_issue_req *r,
     if (r->csr) {
         const char *src = r->csr_source ? r->csr_source : "CSR";
         if (!c->checked) {
-            if (hilt_csr_check(r->csr, rules, src, &c->csr_names, e) < 0) return -1;
+            struct hilt_issue_rules rr = *rules;
+            rr.csr_signature_checked = r->csr_checked;
+            if (hilt_csr_check(r->csr, &rr, src, &c->csr_names, e) < 0) return -1;
             c->checked = 1;
         }
         for (size_t i = 0; i < c->csr_names.n; i++) {

@@ -87,6 +87,7 @@ struct hilt_issue_req {
     const char *pipeline; /* how it is renewed ("manifest:NAME", …); NULL = none */
     const char *actor;    /* who asked, for the audit record (hilt serve: the principal);
                            * NULL = hilt_audit_actor() */
+    int csr_checked;      /* csr's signature was verified by the caller (hilt_csr_check) */
 };
 
 struct hilt_issued {

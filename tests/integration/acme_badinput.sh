@@ -97,6 +97,9 @@ AC order --no-responder --http-port 1 wrong.example.test >"$T/w.out" 2>&1 &&
   grep -q '^authorization invalid' "$T/w.out" && grep -q 'incorrectResponse' "$T/w.out" &&
     grep -q 'this-is-not-the-key-authorization' "$T/w.out" &&
     pass acme_bad_incorrect_response || fail acme_bad_incorrect_response "$(cat "$T/w.out")"; }
+# the challenge POST waited for its validation and said so at once (no poll needed)
+grep -q '^challenge answered: invalid' "$T/w.out" && pass acme_bad_incorrect_answered_inline ||
+  fail acme_bad_incorrect_answered_inline "$(grep -m1 'challenge answered' "$T/w.out")"
 [[ $(db "SELECT o.status FROM acme_orders o JOIN acme_authzs a ON a.order_id = o.id WHERE a.id_value = 'wrong.example.test'") == invalid ]] &&
   pass acme_bad_incorrect_order_invalid || fail acme_bad_incorrect_order_invalid "$(db "SELECT status FROM acme_orders")"
 start=$(date +%s%N)
@@ -105,6 +108,8 @@ AC order --challenge tls-alpn-01 hang.example.test >"$T/h.out" 2>&1 &&
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   grep -q 'urn:ietf:params:acme:error:connection' "$T/h.out" && grep -q 'no answer within 1500 ms' "$T/h.out" &&
     (( ms < 8000 )) && pass acme_bad_hang_bounded || fail acme_bad_hang_bounded "${ms} ms: $(cat "$T/h.out")"; }
+grep -q '^challenge answered: invalid' "$T/h.out" && pass acme_bad_hang_answered_at_timeout ||
+  fail acme_bad_hang_answered_at_timeout "$(grep -m1 'challenge answered' "$T/h.out")"
 
 # ---- outside the pre-approved scope: an approver decides through /v1 ---------------------------
 export HILT_CA_FILE="$T/roots.pem" HILT_SERVER="https://127.0.0.1:$P"

@@ -179,7 +179,8 @@ static int submit(struct env *v, const char *who, const char *names, const char 
     X509_REQ *csr = make_csr(cn, san);
     struct hilt_principal p = {.roles = HILT_ROLE_REQUESTER};
     snprintf(p.id, sizeof(p.id), "%s", who);
-    struct hilt_cert_meta m = {"team-a", "svc", envname, lifetime};
+    struct hilt_cert_meta m = {
+        .owner = "team-a", .service = "svc", .env = envname, .lifetime = lifetime};
     int rc = hilt_api_submit(&v->api, &p, csr, &m, st, rid, iss, e);
     X509_REQ_free(csr);
     return rc;
