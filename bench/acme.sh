@@ -14,6 +14,9 @@
 #      runs alternate (hilt, pebble, hilt, ...) so machine load hits both alike.
 #      Also reported: each server's CPU time per order (utime+stime of its
 #      process, all threads: pebble uses both cores, hilt serve one loop).
+#   1b. The same with a real client: BENCH_LEGO_PAR (8) lego processes in parallel,
+#      BENCH_LEGO_ORDERS (3) 'lego run's each, http-01 through --http.webroot and one
+#      static server, against both servers: completed orders per second as a user sees them.
 #   2. REST issuance per second with a pre-approved scope (POST /v1/requests with
 #      a bearer token, h2load --h1 keep-alive; the recipe of bench/serve.sh).
 # Every figure is the range over BENCH_RUNS runs (default 3): the machine is shared.
@@ -27,7 +30,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 RUNS=${BENCH_RUNS:-3}
 N=${BENCH_ORDERS:-1500}
-CONCS=${BENCH_CONC:-"8 16"}
+CONCS=${BENCH_CONC:-"4 8 16"}
+LEGO_PAR=${BENCH_LEGO_PAR:-8}
+LEGO_N=${BENCH_LEGO_ORDERS:-3}
 HILT="$BUILD/hilt"
 [[ -x "$HILT" ]] || { echo "build hilt first (make BUILD=$BUILD)"; exit 2; }
 source "$ROOT/tests/lib.sh"
@@ -106,6 +111,54 @@ for c in $CONCS; do
     "$(fmt2 "${ratios[@]:-0}")" "$([[ $wedges -gt 0 ]] && echo "; pebble wedged $wedges time(s)")"
 done
 echo "  goal: hilt >= 5x pebble"
+
+echo
+echo "== 1b. ACME with a real client: $LEGO_PAR lego processes in parallel, $LEGO_N orders each, $RUNS runs"
+echo "   (lego $(dpkg-query -W -f='${Version}' lego 2>/dev/null), http-01 through --http.webroot served by one python3 http.server,"
+echo "   each worker one account, one order per 'lego run'; lego waits as it does in production:"
+echo "   Retry-After, else 5 s, before polling a challenge, and 500 ms between order polls)"
+if ! command -v lego >/dev/null; then
+  echo "  skipped: lego is not installed (scripts/install-deps.sh)"
+else
+  WWW="$T/www"; mkdir -p "$WWW"
+  # the responders of part 1 are gone: one static server per validation port
+  for port in "$HH" "$PH"; do
+    (cd "$WWW" && exec python3 -m http.server --bind 127.0.0.1 "$port" >/dev/null 2>&1) &
+    _bg_pids+=($!)
+    wait_port "$port" 10 || { echo "  cannot serve $WWW on $port"; exit 3; }
+  done
+  lego_run() { # NAME DIR CA RUN: prints orders/s, or "failed"
+    local name=$1 dir=$2 ca=$3 run=$4 t0 t1 w pids=() bad=0
+    t0=$(date +%s%N)
+    for w in $(seq 1 "$LEGO_PAR"); do
+      (
+        for i in $(seq 1 "$LEGO_N"); do
+          LEGO_CA_CERTIFICATES="$ca" lego --accept-tos --email "w$w@bench.test" --path "$T/lego-$name-$w" \
+            --server "$dir" --domains "$name-$run-$w-$i.bench.test" --http --http.webroot "$WWW" run \
+            >>"$T/lego-$name-$w.log" 2>&1 || exit 1
+        done
+      ) &
+      pids+=($!)
+    done
+    for w in "${pids[@]}"; do wait "$w" || bad=1; done
+    t1=$(date +%s%N)
+    if ((bad)); then echo failed; return; fi
+    echo "$LEGO_PAR * $LEGO_N * 1000000000 / ($t1 - $t0)" | bc -l
+  }
+  lr=(); lp=(); lratios=()
+  for r in $(seq 1 "$RUNS"); do
+    h=$(lego_run hilt "$HILT_DIR" "$T/roots.pem" "$r")
+    p=$(lego_run pebble "$PEBBLE_URL" "$PEBBLE_TLS_CA" "$r")
+    if [[ $h == failed || $p == failed ]]; then
+      echo "  run $r: hilt $h, pebble $p ($(tail -2 "$T"/lego-*-1.log | tr '\n' ' '))"; continue
+    fi
+    lr+=("$h"); lp+=("$p"); lratios+=("$(echo "$h / $p" | bc -l)")
+  done
+  f1() { printf '%s\n' "$@" | awk '{printf "%.1f\n", $1}' | range; }
+  printf '  hilt %s orders/s | pebble %s orders/s | hilt/pebble %sx per run\n' \
+    "$(f1 "${lr[@]:-0}")" "$(f1 "${lp[@]:-0}")" "$(printf '%s\n' "${lratios[@]:-0}" | awk '{printf "%.0f\n", $1}' | range)"
+  echo "  goal: hilt >= 5x pebble (hilt answers the challenge POST once validated, so lego never waits)"
+fi
 
 echo
 echo "== 2. REST issuance with a pre-approved scope (POST /v1/requests, h2load --h1 keep-alive)"
