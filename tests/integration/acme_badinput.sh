@@ -108,6 +108,15 @@ AC order --challenge tls-alpn-01 hang.example.test >"$T/h.out" 2>&1 &&
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   grep -q 'urn:ietf:params:acme:error:connection' "$T/h.out" && grep -q 'no answer within 1500 ms' "$T/h.out" &&
     (( ms < 8000 )) && pass acme_bad_hang_bounded || fail acme_bad_hang_bounded "${ms} ms: $(cat "$T/h.out")"; }
+# a client that leaves while its challenge POST waits for the validation: the
+# answer is dropped, the server goes on (this binary is sanitized: no use after free)
+timeout -s KILL 0.7 "$ACME_CLIENT" --dir "$DIR" --ca "$T/roots.pem" --key "$T/acct.key" order \
+  --challenge tls-alpn-01 gone.example.test >"$T/g.out" 2>&1
+sleep 1.5
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/roots.pem" "$DIR")
+[[ $code == 200 ]] && ! grep -q 'AddressSanitizer\|runtime error' "$T/serve.log" &&
+  pass acme_bad_client_left_while_waiting ||
+  fail acme_bad_client_left_while_waiting "directory $code; $(grep -m3 'ERROR\|runtime' "$T/serve.log")"
 grep -q '^challenge answered: invalid' "$T/h.out" && pass acme_bad_hang_answered_at_timeout ||
   fail acme_bad_hang_answered_at_timeout "$(grep -m1 'challenge answered' "$T/h.out")"
 
