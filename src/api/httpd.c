@@ -1192,19 +1192,6 @@ static void crl_publish(struct srv *s, int64_t now, int64_t revoked)
     countf(s, "hilt_serve_crl_publications_total{node=\"%s\"}", s->cfg.node);
 }
 
-static int proc_dead(pid_t pid)
-{
-    char p[64], st[512];
-    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (!f) return 1;
-    size_t n = fread(st, 1, sizeof(st) - 1, f);
-    fclose(f);
-    st[n] = '\0';
-    const char *rp = strrchr(st, ')');
-    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
-}
-
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1216,8 +1203,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     int ver = 0;
     s->store_ok = hilt_store_schema_version(s->st, &ver, NULL) == 0;
     /* the signer child died: start another (it loads the key itself) */
-    pid_t sp = hilt_signer_pid(s->ca->signer);
-    if (sp > 0 && proc_dead(sp) && now - s->last_signer_restart >= 10) {
+    if (!hilt_signer_alive(s->ca->signer) && now - s->last_signer_restart >= 10) {
         s->last_signer_restart = now;
         if (hilt_ca_use_signer_process(s->ca, &s->so, &e) < 0) {
             logf_(s, "the signer process died and cannot be restarted: %s", e.msg);

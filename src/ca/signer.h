@@ -83,6 +83,9 @@ int hilt_signer_open_process(const char *ref, const char *home,
                              struct hilt_err *e);
 /* The child's pid for a process signer, else -1. */
 pid_t hilt_signer_pid(const struct hilt_ca_signer *s);
+/* 0 when s is a process signer whose child has died (or is a zombie): the
+ * owner starts another with hilt_ca_use_signer_process(); 1 otherwise. */
+int hilt_signer_alive(const struct hilt_ca_signer *s);
 /* The child's side: load the key, serve requests on fd until EOF. Returns
  * the process exit status. Used after fork, and by `hilt ca signer-child`. */
 int hilt_signer_child_main(int fd, const char *ref, const char *home, const char *run_as);

@@ -354,6 +354,21 @@ pid_t hilt_signer_pid(const struct hilt_ca_signer *s)
     return ((const struct proc *)s->impl)->pid;
 }
 
+int hilt_signer_alive(const struct hilt_ca_signer *s)
+{
+    pid_t pid = hilt_signer_pid(s);
+    if (pid <= 0) return 1;
+    char p[64], st[512];
+    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (!f) return 0;
+    size_t n = fread(st, 1, sizeof(st) - 1, f);
+    fclose(f);
+    st[n] = '\0';
+    const char *rp = strrchr(st, ')'); /* the state follows the command name */
+    return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
 int hilt_signer_open_process(const char *ref, const char *home,
                              const struct hilt_signer_proc_opts *o, struct hilt_ca_signer **out,
                              struct hilt_err *e)

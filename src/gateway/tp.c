@@ -337,19 +337,6 @@ static int cache_load(pthread_mutex_t *lk, struct slot *s, struct hilt_ca *ca)
 
 /* ---- the store and CAs ----------------------------------------------------------------------- */
 
-static int proc_dead(pid_t pid)
-{
-    char p[64], st[512];
-    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (!f) return 1;
-    size_t n = fread(st, 1, sizeof(st) - 1, f);
-    fclose(f);
-    st[n] = '\0';
-    const char *rp = strrchr(st, ')');
-    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
-}
-
 static int open_store(struct gw_tp *tp, struct hilt_err *e)
 {
     if (tp->st && !tp->store_reopen) return 0;
@@ -377,7 +364,7 @@ static struct hilt_ca *get_ca(struct gw_tp *tp, const char *name, struct hilt_er
         if (!strcmp(tp->cas[i].name, name)) {
             struct hilt_ca *ca = tp->cas[i].ca;
             pid_t sp = hilt_signer_pid(ca->signer);
-            if (sp > 0 && proc_dead(sp)) {
+            if (!hilt_signer_alive(ca->signer)) {
                 /* the signer child died: start another (it loads the key itself) */
                 struct hilt_signer_proc_opts so = {.exec_path = tp->self_exe};
                 hilt_warn("gateway: CA '%s': the signer process %d is gone; starting another", name,
