@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/proc.h"
 #include "policy/policy.h"
 #include "policy/suites.h"
 #include "store/store.h"
@@ -430,77 +431,13 @@ int hilt_clm_recover(struct hilt_store *st, struct hilt_err *e)
 
 /* ---- one manifest ---------------------------------------------------------------------------- */
 
-/* Run the reload command: /bin/sh -c, bounded in time; stderr's tail goes
- * into the error. */
+/* Run the reload command: /bin/sh -c, bounded in time; its output's tail
+ * goes into the error. */
 static int run_reload(const char *cmd, char *err, size_t cap)
 {
-    int pfd[2];
-    if (pipe(pfd) < 0) {
-        snprintf(err, cap, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, cap, "fork: %s", strerror(errno));
-        close(pfd[0]);
-        close(pfd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(pfd[1], 2);
-        dup2(pfd[1], 1);
-        close(pfd[0]);
-        close(pfd[1]);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) dup2(devnull, 0);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    char out[2048];
-    size_t n = 0;
-    uint64_t deadline = hilt_mono_us() + (uint64_t)RELOAD_TIMEOUT_S * 1000000;
-    for (;;) {
-        uint64_t now = hilt_mono_us();
-        if (now >= deadline) break;
-        struct pollfd p = {pfd[0], POLLIN, 0};
-        int pr = poll(&p, 1, (int)((deadline - now) / 1000 + 1));
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr <= 0) break;
-        char tmp[512];
-        ssize_t k = read(pfd[0], tmp, sizeof(tmp));
-        if (k <= 0) break;
-        for (ssize_t i = 0; i < k; i++) {
-            if (n == sizeof(out) - 1) memmove(out, out + 512, (n -= 512));
-            out[n++] = tmp[i];
-        }
-    }
-    close(pfd[0]);
-    out[n] = '\0';
-    int status = 0;
-    pid_t w = waitpid(pid, &status, WNOHANG);
-    if (w == 0) {
-        /* still running: give it until the deadline, then stop it */
-        while (hilt_mono_us() < deadline && (w = waitpid(pid, &status, WNOHANG)) == 0)
-            usleep(10000);
-        if (w == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            snprintf(err, cap, "reload command did not finish within %d s", RELOAD_TIMEOUT_S);
-            return -1;
-        }
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-    while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    for (size_t i = 0; i < n; i++)
-        if (out[i] == '\n') out[i] = ' ';
-    if (WIFEXITED(status))
-        snprintf(err, cap, "reload command exited %d: %.400s", WEXITSTATUS(status), out);
-    else
-        snprintf(err, cap, "reload command killed by signal %d", WTERMSIG(status));
-    return -1;
+    struct hilt_shell_run r = {
+        .what = "reload command", .cmd = cmd, .capture = 1, .timeout_ms = RELOAD_TIMEOUT_S * 1000};
+    return hilt_shell_run(&r, err, cap);
 }
 
 /* The certificate, key and chain of a new issuance for m. */

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/http.h"
 #include "core/json.h"
+#include "core/proc.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -98,58 +99,16 @@ static char *payload(const struct cand *c, int64_t threshold, int64_t now)
 static int run_command(const char *cmd, const char *json, const struct cand *c,
                        const char *threshold, int timeout_ms, char *err, size_t cap)
 {
-    int in[2];
-    if (pipe(in) < 0) {
-        snprintf(err, cap, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, cap, "fork: %s", strerror(errno));
-        close(in[0]);
-        close(in[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(in[0], 0);
-        close(in[0]);
-        close(in[1]);
-        char na[32];
-        snprintf(na, sizeof(na), "%lld", (long long)c->not_after);
-        setenv("HILT_SERIAL", c->serial, 1);
-        setenv("HILT_SHA256", c->sha256, 1);
-        setenv("HILT_NOT_AFTER", na, 1);
-        setenv("HILT_THRESHOLD", threshold, 1);
-        setenv("HILT_SUBJECT", c->subject, 1);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    signal(SIGPIPE, SIG_IGN);
-    size_t n = strlen(json), off = 0;
-    while (off < n) {
-        ssize_t w = write(in[1], json + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break; /* the command need not read it all */
-        off += (size_t)w;
-    }
-    close(in[1]);
-    int status = 0;
-    uint64_t deadline = hilt_mono_us() + (uint64_t)timeout_ms * 1000;
-    pid_t w;
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && hilt_mono_us() < deadline)
-        usleep(5000);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        snprintf(err, cap, "notify command did not finish within %d ms", timeout_ms);
-        return -1;
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-    snprintf(err, cap, "notify command %s %d", WIFEXITED(status) ? "exited" : "killed by signal",
-             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-    return -1;
+    char serial[200], sha[100], na[64], th[100], subj[1200];
+    snprintf(serial, sizeof(serial), "HILT_SERIAL=%s", c->serial);
+    snprintf(sha, sizeof(sha), "HILT_SHA256=%s", c->sha256);
+    snprintf(na, sizeof(na), "HILT_NOT_AFTER=%lld", (long long)c->not_after);
+    snprintf(th, sizeof(th), "HILT_THRESHOLD=%s", threshold);
+    snprintf(subj, sizeof(subj), "HILT_SUBJECT=%s", c->subject);
+    const char *env[] = {serial, sha, na, th, subj, NULL};
+    struct hilt_shell_run r = {
+        .what = "notify command", .cmd = cmd, .input = json, .env = env, .timeout_ms = timeout_ms};
+    return hilt_shell_run(&r, err, cap);
 }
 
 static int post(const char *url, const char *json, int timeout_ms, char *err, size_t cap)
