@@ -553,20 +553,29 @@ static int rlist_cb(const struct hilt_api_request_rec *rec, void *arg)
     return 0;
 }
 
+/* The query of a paged list: only `allowed` keys, `after` (a row id) and
+ * `limit` (1-500). -1 when it is refused (r holds the 400). */
+static int page_query(const struct hilt_req *rq, const char *const *allowed, struct query *q,
+                      int64_t *after, int64_t *limit, struct hilt_reply *r)
+{
+    char why[400] = "";
+    if (parse_query(rq->query, q, allowed, why, sizeof(why)) < 0 ||
+        qint(q, "after", 0, 0, INT64_MAX, after) < 0 ||
+        qint(q, "limit", PAGE_DEFAULT, 1, PAGE_MAX, limit) < 0) {
+        hilt_reply_problem(r, 400, P_MALFORMED, "%s",
+                           why[0] ? why : "after and limit (1-500) are numbers");
+        return -1;
+    }
+    return 0;
+}
+
 static void h_list(struct hilt_api *api, const struct hilt_auth *a, const struct hilt_req *rq,
                    struct hilt_reply *r)
 {
     static const char *const allowed[] = {"state", "requester", "after", "limit", NULL};
     struct query q;
-    char why[400] = "";
     int64_t after, limit;
-    if (parse_query(rq->query, &q, allowed, why, sizeof(why)) < 0 ||
-        qint(&q, "after", 0, 0, INT64_MAX, &after) < 0 ||
-        qint(&q, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit) < 0) {
-        hilt_reply_problem(r, 400, P_MALFORMED, "%s",
-                           why[0] ? why : "after and limit (1-500) are numbers");
-        return;
-    }
+    if (page_query(rq, allowed, &q, &after, &limit, r) < 0) return;
     const char *state = qget(&q, "state");
     if (state && strcmp(state, "pending") && strcmp(state, "approved") && strcmp(state, "issued") &&
         strcmp(state, "rejected")) {
@@ -691,15 +700,8 @@ static void h_certs(struct hilt_api *api, const struct hilt_auth *a, const struc
     static const char *const allowed[] = {"owner", "service", "environment", "status",
                                           "name",  "after",   "limit",       NULL};
     struct query q;
-    char why[400] = "";
     int64_t after, limit;
-    if (parse_query(rq->query, &q, allowed, why, sizeof(why)) < 0 ||
-        qint(&q, "after", 0, 0, INT64_MAX, &after) < 0 ||
-        qint(&q, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit) < 0) {
-        hilt_reply_problem(r, 400, P_MALFORMED, "%s",
-                           why[0] ? why : "after and limit (1-500) are numbers");
-        return;
-    }
+    if (page_query(rq, allowed, &q, &after, &limit, r) < 0) return;
     struct hilt_api_cert_query cq = {after,
                                      qget(&q, "owner"),
                                      qget(&q, "service"),
