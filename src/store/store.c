@@ -917,34 +917,43 @@ void hilt_cert_rec_free(struct hilt_cert_rec *r)
     }
 }
 
+/* The bound values of one certs row, in ST_CERT_INSERT's column order. */
+static void cert_params(const struct hilt_cert_rec *r, int64_t now, struct hilt_val p[CERT_COLS_N])
+{
+    const struct hilt_val null = {.t = HV_NULL};
+    const struct hilt_val v[CERT_COLS_N] = {HV_S(r->serial),
+                                            HV_S(r->sha256),
+                                            HV_S(r->ca),
+                                            HV_I(r->seq),
+                                            HV_I(r->shard),
+                                            HV_S(r->subject ? r->subject : ""),
+                                            HV_S(r->names ? r->names : ""),
+                                            HV_I(r->not_before),
+                                            HV_I(r->not_after),
+                                            HV_S(r->key_type ? r->key_type : ""),
+                                            HV_S(r->owner),
+                                            HV_S(r->service),
+                                            HV_S(r->env),
+                                            HV_S(r->status ? r->status : "active"),
+                                            HV_S(r->source ? r->source : "issued"),
+                                            r->revoked_at ? HV_I(r->revoked_at) : null,
+                                            r->revoked_at ? HV_I(r->revoke_reason) : null,
+                                            HV_I(r->created ? r->created : now),
+                                            HV_S(r->issuer ? r->issuer : ""),
+                                            HV_S(r->issuer_key ? r->issuer_key : ""),
+                                            HV_S(r->pipeline)};
+    memcpy(p, v, sizeof(v));
+}
+
 int hilt_store_cert_add(struct hilt_store *s, const struct hilt_cert_rec *r, const uint8_t *der,
                         size_t der_len, const struct hilt_audit_ev *ev, struct hilt_err *e)
 {
     int own;
     if (tx_start(s, &own, e) < 0) return -1;
-    struct hilt_val p[] = {HV_S(r->serial),
-                           HV_S(r->sha256),
-                           HV_S(r->ca),
-                           HV_I(r->seq),
-                           HV_I(r->shard),
-                           HV_S(r->subject ? r->subject : ""),
-                           HV_S(r->names ? r->names : ""),
-                           HV_I(r->not_before),
-                           HV_I(r->not_after),
-                           HV_S(r->key_type ? r->key_type : ""),
-                           HV_S(r->owner),
-                           HV_S(r->service),
-                           HV_S(r->env),
-                           HV_S(r->status ? r->status : "active"),
-                           HV_S(r->source ? r->source : "issued"),
-                           r->revoked_at ? HV_I(r->revoked_at) : (struct hilt_val){.t = HV_NULL},
-                           r->revoked_at ? HV_I(r->revoke_reason) : (struct hilt_val){.t = HV_NULL},
-                           HV_I(r->created ? r->created : hilt_now()),
-                           HV_S(r->issuer ? r->issuer : ""),
-                           HV_S(r->issuer_key ? r->issuer_key : ""),
-                           HV_S(r->pipeline)};
+    struct hilt_val p[CERT_COLS_N];
+    cert_params(r, hilt_now(), p);
     int64_t id = -1;
-    int rc = exec(s, ST_CERT_INSERT, p, 21, one_int_cb, &id, NULL, e);
+    int rc = exec(s, ST_CERT_INSERT, p, CERT_COLS_N, one_int_cb, &id, NULL, e);
     if (rc == 0 && der) { /* certificates seen by a scan may come without DER */
         struct hilt_val d[] = {HV_I(id), HV_B(der, der_len)};
         rc = exec(s, ST_CERT_DER_INSERT, d, 2, NULL, NULL, NULL, e);
@@ -968,34 +977,14 @@ int hilt_store_cert_add_many(struct hilt_store *s, const struct hilt_cert_rec *r
     int64_t now = hilt_now();
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const struct hilt_cert_rec *r = &recs[i];
-        struct hilt_val p[] = {
-            HV_S(r->serial),
-            HV_S(r->sha256),
-            HV_S(r->ca),
-            HV_I(r->seq),
-            HV_I(r->shard),
-            HV_S(r->subject ? r->subject : ""),
-            HV_S(r->names ? r->names : ""),
-            HV_I(r->not_before),
-            HV_I(r->not_after),
-            HV_S(r->key_type ? r->key_type : ""),
-            HV_S(r->owner),
-            HV_S(r->service),
-            HV_S(r->env),
-            HV_S(r->status ? r->status : "active"),
-            HV_S(r->source ? r->source : "issued"),
-            r->revoked_at ? HV_I(r->revoked_at) : (struct hilt_val){.t = HV_NULL},
-            r->revoked_at ? HV_I(r->revoke_reason) : (struct hilt_val){.t = HV_NULL},
-            HV_I(r->created ? r->created : now),
-            HV_S(r->issuer ? r->issuer : ""),
-            HV_S(r->issuer_key ? r->issuer_key : ""),
-            HV_S(r->pipeline)};
+        struct hilt_val p[CERT_COLS_N];
+        cert_params(r, now, p);
         int64_t id = -1;
         if (s->ops->last_insert_id) {
-            rc = exec(s, ST_CERT_INSERT_BATCH, p, 21, NULL, NULL, NULL, e);
+            rc = exec(s, ST_CERT_INSERT_BATCH, p, CERT_COLS_N, NULL, NULL, NULL, e);
             if (rc == 0) id = s->ops->last_insert_id(s);
         } else {
-            rc = exec(s, ST_CERT_INSERT_BATCH, p, 21, one_int_cb, &id, NULL, e);
+            rc = exec(s, ST_CERT_INSERT_BATCH, p, CERT_COLS_N, one_int_cb, &id, NULL, e);
         }
         if (rc == 0 && ders && ders[i]) {
             struct hilt_val d[] = {HV_I(id), HV_B(ders[i], lens[i])};
