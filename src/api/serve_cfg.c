@@ -82,66 +82,19 @@ static void pop(struct ctx *x, size_t old)
     x->path[old] = 0;
 }
 
-static size_t lev(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 40 || lb > 40) return 99;
-    size_t d[41][41];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            size_t s = d[i - 1][j - 1] +
-                       (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = s < del ? (s < ins ? s : ins) : (del < ins ? del : ins);
-        }
-    return d[la][lb];
-}
-
+/* Reject keys not in `known` (NULL-terminated), and duplicates. */
 static int check_keys(struct ctx *x, const struct yt_node *m, const char *const *known)
 {
-    if (!m || m->type != YT_MAP) return perr(x, m, "expected a mapping, got %s", yt_type_name(m));
-    for (size_t i = 0; i < m->n; i += 2) {
-        const struct yt_node *k = m->kids[i];
-        if (k->type != YT_SCALAR) return perr(x, k, "keys must be scalars");
-        int ok = 0;
-        const char *best = NULL;
-        size_t bd = 99;
-        for (const char *const *p = known; *p; p++) {
-            if (!strcmp(*p, k->str)) ok = 1;
-            size_t d = lev(*p, k->str);
-            if (d < bd) bd = d, best = *p;
-        }
-        if (!ok) {
-            if (best && bd <= 2)
-                return perr(x, k, "unknown key '%s' (did you mean '%s'?)", k->str, best);
-            char list[500] = "";
-            for (const char *const *p = known; *p; p++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-                         p == known ? "" : ", ", *p);
-            return perr(x, k, "unknown key '%s' (known: %s)", k->str, list);
-        }
-        for (size_t j = 0; j < i; j += 2)
-            if (!strcmp(m->kids[j]->str, k->str)) return perr(x, k, "duplicate key '%s'", k->str);
-    }
+    const struct yt_node *bad;
+    char msg[512];
+    if (yt_check_keys(m, known, &bad, msg, sizeof(msg)) < 0) return perr(x, bad, "%s", msg);
     return 0;
-}
-
-static const struct yt_node *get(const struct yt_node *m, const char *key)
-{
-    if (!m || m->type != YT_MAP) return NULL;
-    for (size_t i = 0; i + 1 < m->n; i += 2)
-        if (!strcmp(m->kids[i]->str, key)) return m->kids[i + 1];
-    return NULL;
 }
 
 /* key's scalar value into out (cap), when present */
 static int get_str(struct ctx *x, const struct yt_node *m, const char *key, char *out, size_t cap)
 {
-    const struct yt_node *v = get(m, key);
+    const struct yt_node *v = yt_get(m, key);
     if (!v) return 0;
     size_t old = push(x, ".%s", key);
     if (v->type != YT_SCALAR) return perr(x, v, "expected a string, got %s", yt_type_name(v));
@@ -153,7 +106,7 @@ static int get_str(struct ctx *x, const struct yt_node *m, const char *key, char
 
 static int get_bool(struct ctx *x, const struct yt_node *m, const char *key, int *out)
 {
-    const struct yt_node *v = get(m, key);
+    const struct yt_node *v = yt_get(m, key);
     if (!v) return 0;
     size_t old = push(x, ".%s", key);
     if (v->type != YT_SCALAR || !v->plain || (strcmp(v->str, "true") && strcmp(v->str, "false")))
@@ -166,7 +119,7 @@ static int get_bool(struct ctx *x, const struct yt_node *m, const char *key, int
 static int get_dur(struct ctx *x, const struct yt_node *m, const char *key, int64_t min,
                    int64_t *out)
 {
-    const struct yt_node *v = get(m, key);
+    const struct yt_node *v = yt_get(m, key);
     if (!v) return 0;
     size_t old = push(x, ".%s", key);
     int64_t s = 0;
@@ -181,7 +134,7 @@ static int get_dur(struct ctx *x, const struct yt_node *m, const char *key, int6
 static int get_int(struct ctx *x, const struct yt_node *m, const char *key, long min, long max,
                    long *out)
 {
-    const struct yt_node *v = get(m, key);
+    const struct yt_node *v = yt_get(m, key);
     if (!v) return 0;
     size_t old = push(x, ".%s", key);
     char *end = NULL;
@@ -198,7 +151,7 @@ static int get_int(struct ctx *x, const struct yt_node *m, const char *key, long
 static int get_size(struct ctx *x, const struct yt_node *m, const char *key, size_t min, size_t max,
                     size_t *out)
 {
-    const struct yt_node *v = get(m, key);
+    const struct yt_node *v = yt_get(m, key);
     if (!v) return 0;
     size_t old = push(x, ".%s", key);
     char *end = NULL;
@@ -234,9 +187,9 @@ static int listener(struct ctx *x, const struct yt_node *n, struct hilt_serve_li
     struct hilt_err tmp = {0};
     if (hilt_hostport_parse(l->listen, 0, &hp, &tmp) < 0 || !hp.is_ip) {
         push(x, ".listen");
-        return perr(x, get(n, "listen"), "'%s' is not IP:PORT ([v6]:PORT)", l->listen);
+        return perr(x, yt_get(n, "listen"), "'%s' is not IP:PORT ([v6]:PORT)", l->listen);
     }
-    const struct yt_node *cc = get(n, "client_certificates");
+    const struct yt_node *cc = yt_get(n, "client_certificates");
     if (cc) {
         size_t old = push(x, ".client_certificates");
         if (cc->type != YT_SCALAR || (strcmp(cc->str, "optional") && strcmp(cc->str, "none")))
@@ -251,7 +204,7 @@ static int scope(struct ctx *x, const struct yt_node *n, struct hilt_scope *s)
 {
     static const char *const keys[] = {"names", "environment", "max_lifetime", NULL};
     if (check_keys(x, n, keys)) return -1;
-    const struct yt_node *nm = get(n, "names");
+    const struct yt_node *nm = yt_get(n, "names");
     if (!nm || nm->type != YT_SCALAR)
         return perr(x, nm ? nm : n, "a scope needs 'names: PATTERN' (a name or *.domain)");
     struct hilt_err tmp = {0};
@@ -284,7 +237,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
         get_str(x, root, "policy", c->policy, sizeof(c->policy)) ||
         get_bool(x, root, "access_log", &c->access_log))
         return -1;
-    const struct yt_node *ls = get(root, "listeners");
+    const struct yt_node *ls = yt_get(root, "listeners");
     if (ls) {
         size_t old = push(x, ".listeners");
         if (ls->type != YT_SEQ) return perr(x, ls, "expected a list of listeners");
@@ -298,14 +251,14 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
         }
         pop(x, old);
     }
-    const struct yt_node *cert = get(root, "certificate");
+    const struct yt_node *cert = yt_get(root, "certificate");
     if (cert) {
         static const char *const keys[] = {"names", "lifetime", "renew_before", NULL};
         size_t old = push(x, ".certificate");
         if (check_keys(x, cert, keys) || get_dur(x, cert, "lifetime", 600, &c->cert_lifetime) ||
             get_dur(x, cert, "renew_before", 60, &c->cert_renew_before))
             return -1;
-        const struct yt_node *nm = get(cert, "names");
+        const struct yt_node *nm = yt_get(cert, "names");
         if (nm) {
             size_t o2 = push(x, ".names");
             if (nm->type != YT_SEQ || !nm->n || nm->n > HILT_SERVE_MAX_NAMES)
@@ -323,7 +276,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
             return perr(x, cert, "renew_before must be shorter than lifetime");
         pop(x, old);
     }
-    const struct yt_node *sc = get(root, "scopes");
+    const struct yt_node *sc = yt_get(root, "scopes");
     if (sc) {
         size_t old = push(x, ".scopes");
         if (sc->type != YT_SEQ) return perr(x, sc, "expected a list of scopes");
@@ -336,7 +289,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
         }
         pop(x, old);
     }
-    const struct yt_node *ap = get(root, "approvals");
+    const struct yt_node *ap = yt_get(root, "approvals");
     if (ap) {
         static const char *const keys[] = {"issue_on_approve", NULL};
         size_t old = push(x, ".approvals");
@@ -344,7 +297,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
             return -1;
         pop(x, old);
     }
-    const struct yt_node *li = get(root, "limits");
+    const struct yt_node *li = yt_get(root, "limits");
     if (li) {
         static const char *const keys[] = {"max_connections",
                                            "header_timeout",
@@ -379,7 +332,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
             return -1;
         pop(x, old);
     }
-    const struct yt_node *rn = get(root, "renewal");
+    const struct yt_node *rn = yt_get(root, "renewal");
     if (rn) {
         static const char *const keys[] = {"enabled", "interval", "lease_ttl", "manifests", NULL};
         size_t old = push(x, ".renewal");
@@ -390,7 +343,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
             return -1;
         pop(x, old);
     }
-    const struct yt_node *cr = get(root, "crl");
+    const struct yt_node *cr = yt_get(root, "crl");
     if (cr) {
         static const char *const keys[] = {"interval", "next_update", NULL};
         size_t old = push(x, ".crl");
@@ -399,7 +352,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
             return -1;
         pop(x, old);
     }
-    const struct yt_node *oc = get(root, "ocsp");
+    const struct yt_node *oc = yt_get(root, "ocsp");
     if (oc) {
         static const char *const keys[] = {"validity", "poll", NULL};
         size_t old = push(x, ".ocsp");
@@ -408,7 +361,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
             return -1;
         pop(x, old);
     }
-    const struct yt_node *ac = get(root, "acme");
+    const struct yt_node *ac = yt_get(root, "acme");
     if (ac) {
         static const char *const keys[] = {"http01_port", "tls_alpn01_port", "resolve", NULL};
         size_t old = push(x, ".acme");
@@ -418,7 +371,7 @@ static int load_tree(struct ctx *x, const struct yt_node *root)
         v = c->tlsalpn01_port;
         if (get_int(x, ac, "tls_alpn01_port", 1, 65535, &v)) return -1;
         c->tlsalpn01_port = (int)v;
-        const struct yt_node *rs = get(ac, "resolve");
+        const struct yt_node *rs = yt_get(ac, "resolve");
         if (rs) {
             size_t o2 = push(x, ".resolve");
             if (rs->type != YT_SEQ || rs->n > HILT_SERVE_MAX_RESOLVE)

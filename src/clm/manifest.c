@@ -93,34 +93,10 @@ static int dup_str(struct ctx *c, const struct yt_node *n, const char *path, cha
 static int check_map(struct ctx *c, const struct yt_node *n, const char *path,
                      const char *const *known)
 {
-    if (!n || n->type != YT_MAP)
-        return perr(c, n, path, "expected a mapping, got %s", yt_type_name(n));
-    for (size_t i = 0; i + 1 < n->n; i += 2) {
-        const struct yt_node *k = n->kids[i];
-        if (k->type != YT_SCALAR) return perr(c, k, path, "keys must be plain names");
-        size_t j = 0;
-        while (known[j] && strcmp(known[j], k->str))
-            j++;
-        if (!known[j]) {
-            char list[400] = "";
-            for (size_t x = 0; known[x]; x++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", x ? ", " : "",
-                         known[x]);
-            return perr(c, k, path, "unknown key '%s' (expected one of: %s)", k->str, list);
-        }
-        for (size_t m = 0; m < i; m += 2)
-            if (!strcmp(n->kids[m]->str, k->str))
-                return perr(c, k, path, "duplicate key '%s' (first at line %d)", k->str,
-                            n->kids[m]->line);
-    }
+    const struct yt_node *bad;
+    char msg[512];
+    if (yt_check_keys(n, known, &bad, msg, sizeof(msg)) < 0) return perr(c, bad, path, "%s", msg);
     return 0;
-}
-
-static const struct yt_node *get(const struct yt_node *map, const char *key)
-{
-    for (size_t i = 0; map && i + 1 < map->n; i += 2)
-        if (!strcmp(map->kids[i]->str, key)) return map->kids[i + 1];
-    return NULL;
 }
 
 static int duration(struct ctx *c, const struct yt_node *n, const char *path, int64_t *out)
@@ -255,8 +231,8 @@ static int private_key(struct ctx *c, const struct yt_node *n, struct hilt_manif
     static const char *const keys[] = {"algorithm", "size", "rotationPolicy", NULL};
     if (check_map(c, n, "spec.privateKey", keys) < 0) return -1;
     const char *alg = "ECDSA", *s;
-    const struct yt_node *a = get(n, "algorithm"), *z = get(n, "size"),
-                         *r = get(n, "rotationPolicy");
+    const struct yt_node *a = yt_get(n, "algorithm"), *z = yt_get(n, "size"),
+                         *r = yt_get(n, "rotationPolicy");
     if (a && scalar(c, a, "spec.privateKey.algorithm", &alg) < 0) return -1;
     long size = 0;
     if (z) {
@@ -307,25 +283,25 @@ static int targets(struct ctx *c, const struct yt_node *n, struct hilt_manifest 
         tg->cert_mode = 0644;
         tg->key_mode = 0600;
         const struct yt_node *v;
-        if ((v = get(t, "cert")) &&
+        if ((v = yt_get(t, "cert")) &&
             (snprintf(q, sizeof(q), "%s.cert", p), path_val(c, v, q, &tg->cert) < 0))
             return -1;
-        if ((v = get(t, "key")) &&
+        if ((v = yt_get(t, "key")) &&
             (snprintf(q, sizeof(q), "%s.key", p), path_val(c, v, q, &tg->key) < 0))
             return -1;
-        if ((v = get(t, "chain")) &&
+        if ((v = yt_get(t, "chain")) &&
             (snprintf(q, sizeof(q), "%s.chain", p), path_val(c, v, q, &tg->chain) < 0))
             return -1;
-        if ((v = get(t, "certMode")) &&
+        if ((v = yt_get(t, "certMode")) &&
             (snprintf(q, sizeof(q), "%s.certMode", p), mode(c, v, q, &tg->cert_mode) < 0))
             return -1;
-        if ((v = get(t, "keyMode")) &&
+        if ((v = yt_get(t, "keyMode")) &&
             (snprintf(q, sizeof(q), "%s.keyMode", p), mode(c, v, q, &tg->key_mode) < 0))
             return -1;
         if (!tg->cert && !tg->key && !tg->chain)
             return perr(c, t, p, "a target needs at least one of cert, key, chain");
         if (tg->key_mode & 0007)
-            return perr(c, get(t, "keyMode") ? get(t, "keyMode") : t, p,
+            return perr(c, yt_get(t, "keyMode") ? yt_get(t, "keyMode") : t, p,
                         "keyMode %04o would let every user read the private key", tg->key_mode);
         /* no path twice, within the manifest */
         const char *mine[3] = {tg->cert, tg->key, tg->chain};
@@ -357,29 +333,30 @@ static int parse_tree(struct ctx *c, const struct yt_node *root, struct hilt_man
     if (check_map(c, root, NULL, top) < 0) return -1;
     const struct yt_node *n;
     const char *s;
-    if ((n = get(root, "apiVersion"))) {
+    if ((n = yt_get(root, "apiVersion"))) {
         if (scalar(c, n, "apiVersion", &s) < 0) return -1;
         if (strcmp(s, "hilt.dev/v1")) return perr(c, n, "apiVersion", "'%s' is not hilt.dev/v1", s);
     }
-    if (!(n = get(root, "kind"))) return perr(c, root, NULL, "missing 'kind: Certificate'");
+    if (!(n = yt_get(root, "kind"))) return perr(c, root, NULL, "missing 'kind: Certificate'");
     if (scalar(c, n, "kind", &s) < 0) return -1;
     if (strcmp(s, "Certificate")) return perr(c, n, "kind", "'%s' is not Certificate", s);
-    const struct yt_node *md = get(root, "metadata");
+    const struct yt_node *md = yt_get(root, "metadata");
     if (!md) return perr(c, root, NULL, "missing metadata.name");
     if (check_map(c, md, "metadata", meta) < 0) return -1;
-    if (!(n = get(md, "name"))) return perr(c, md, "metadata", "missing name");
+    if (!(n = yt_get(md, "name"))) return perr(c, md, "metadata", "missing name");
     if (dup_str(c, n, "metadata.name", &m->name) < 0) return -1;
     if (!name_ok(m->name))
         return perr(c, n, "metadata.name",
                     "'%s': use 1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
                     m->name);
     m->line = n->line;
-    const struct yt_node *sp = get(root, "spec");
+    const struct yt_node *sp = yt_get(root, "spec");
     if (!sp) return perr(c, root, NULL, "missing spec");
     if (check_map(c, sp, "spec", spec_keys) < 0) return -1;
-    if ((n = get(sp, "dnsNames")) && names_list(c, n, "spec.dnsNames", m, 0) < 0) return -1;
-    if ((n = get(sp, "ipAddresses")) && names_list(c, n, "spec.ipAddresses", m, 1) < 0) return -1;
-    if ((n = get(sp, "commonName"))) {
+    if ((n = yt_get(sp, "dnsNames")) && names_list(c, n, "spec.dnsNames", m, 0) < 0) return -1;
+    if ((n = yt_get(sp, "ipAddresses")) && names_list(c, n, "spec.ipAddresses", m, 1) < 0)
+        return -1;
+    if ((n = yt_get(sp, "commonName"))) {
         if (dup_str(c, n, "spec.commonName", &m->common_name) < 0) return -1;
         if (strlen(m->common_name) > 64)
             return perr(c, n, "spec.commonName", "longer than the 64 characters a CN holds");
@@ -402,19 +379,20 @@ static int parse_tree(struct ctx *c, const struct yt_node *root, struct hilt_man
     }
     if (m->nnames == 0) return perr(c, sp, "spec", "no names: give dnsNames or ipAddresses");
     m->duration = DEFAULT_DURATION;
-    if ((n = get(sp, "duration")) && duration(c, n, "spec.duration", &m->duration) < 0) return -1;
-    if ((n = get(sp, "renewBefore"))) {
+    if ((n = yt_get(sp, "duration")) && duration(c, n, "spec.duration", &m->duration) < 0)
+        return -1;
+    if ((n = yt_get(sp, "renewBefore"))) {
         if (duration(c, n, "spec.renewBefore", &m->renew_before) < 0) return -1;
         if (m->renew_before >= m->duration)
             return perr(c, n, "spec.renewBefore",
                         "must be shorter than the duration (the certificate would always be due)");
     }
     snprintf(m->key_type, sizeof(m->key_type), "ec-p256");
-    if ((n = get(sp, "privateKey")) && private_key(c, n, m) < 0) return -1;
-    if ((n = get(sp, "issuerRef"))) {
+    if ((n = yt_get(sp, "privateKey")) && private_key(c, n, m) < 0) return -1;
+    if ((n = yt_get(sp, "issuerRef"))) {
         static const char *const ik[] = {"name", NULL};
         if (check_map(c, n, "spec.issuerRef", ik) < 0) return -1;
-        const struct yt_node *in = get(n, "name");
+        const struct yt_node *in = yt_get(n, "name");
         if (!in) return perr(c, n, "spec.issuerRef", "missing name");
         if (dup_str(c, in, "spec.issuerRef.name", &m->issuer) < 0) return -1;
     } else if (!(m->issuer = strdup("hilt"))) {
@@ -431,10 +409,10 @@ static int parse_tree(struct ctx *c, const struct yt_node *root, struct hilt_man
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         char p[40];
         snprintf(p, sizeof(p), "spec.%s", strs[i].key);
-        if ((n = get(sp, strs[i].key)) && dup_str(c, n, p, strs[i].dst) < 0) return -1;
+        if ((n = yt_get(sp, strs[i].key)) && dup_str(c, n, p, strs[i].dst) < 0) return -1;
     }
     m->history_limit = DEFAULT_HISTORY;
-    if ((n = get(sp, "revisionHistoryLimit"))) {
+    if ((n = yt_get(sp, "revisionHistoryLimit"))) {
         if (scalar(c, n, "spec.revisionHistoryLimit", &s) < 0) return -1;
         char *end;
         long v = strtol(s, &end, 10);
@@ -443,7 +421,7 @@ static int parse_tree(struct ctx *c, const struct yt_node *root, struct hilt_man
                         s);
         m->history_limit = (int)v;
     }
-    const struct yt_node *tn = get(sp, "targets");
+    const struct yt_node *tn = yt_get(sp, "targets");
     if (!tn)
         return perr(c, sp, "spec.targets", "expected a list of targets (cert/key/chain paths)");
     if (targets(c, tn, m) < 0) return -1;

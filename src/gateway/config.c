@@ -68,62 +68,13 @@ static struct gw_pos pos(const struct yt_node *n)
     return p;
 }
 
-/* Edit distance for "did you mean". */
-static size_t lev(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 40 || lb > 40) return 99;
-    size_t d[41][41];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            size_t s = d[i - 1][j - 1] +
-                       (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = s < del ? (s < ins ? s : ins) : (del < ins ? del : ins);
-        }
-    return d[la][lb];
-}
-
 /* Reject keys not in `known` (NULL-terminated), and duplicates. */
 static int check_keys(struct ctx *x, const struct yt_node *m, const char *const *known)
 {
-    if (!m || m->type != YT_MAP) return perr(x, m, "expected a mapping, got %s", yt_type_name(m));
-    for (size_t i = 0; i < m->n; i += 2) {
-        const struct yt_node *k = m->kids[i];
-        if (k->type != YT_SCALAR) return perr(x, k, "keys must be scalars");
-        int ok = 0;
-        const char *best = NULL;
-        size_t bd = 99;
-        for (const char *const *p = known; *p; p++) {
-            if (!strcmp(*p, k->str)) ok = 1;
-            size_t d = lev(*p, k->str);
-            if (d < bd) bd = d, best = *p;
-        }
-        if (!ok) {
-            if (best && bd <= 2)
-                return perr(x, k, "unknown key '%s' (did you mean '%s'?)", k->str, best);
-            char list[400] = "";
-            for (const char *const *p = known; *p; p++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-                         p == known ? "" : ", ", *p);
-            return perr(x, k, "unknown key '%s' (known: %s)", k->str, list);
-        }
-        for (size_t j = 0; j < i; j += 2)
-            if (!strcmp(m->kids[j]->str, k->str)) return perr(x, k, "duplicate key '%s'", k->str);
-    }
+    const struct yt_node *bad;
+    char msg[512];
+    if (yt_check_keys(m, known, &bad, msg, sizeof(msg)) < 0) return perr(x, bad, "%s", msg);
     return 0;
-}
-
-static const struct yt_node *get(const struct yt_node *m, const char *key)
-{
-    if (!m || m->type != YT_MAP) return NULL;
-    for (size_t i = 0; i + 1 < m->n; i += 2)
-        if (!strcmp(m->kids[i]->str, key)) return m->kids[i + 1];
-    return NULL;
 }
 
 static const struct yt_node *key_node(const struct yt_node *m, const char *key)
@@ -178,7 +129,7 @@ static int add_file(struct gw_config *c, const char *p)
 static int get_path(struct ctx *x, const struct yt_node *m, const char *key, int required,
                     char **out, struct gw_pos *at)
 {
-    const struct yt_node *n = get(m, key);
+    const struct yt_node *n = yt_get(m, key);
     if (!n) {
         if (!required) return 0;
         size_t o = push(x, ".%s", key);
@@ -197,7 +148,7 @@ static int get_path(struct ctx *x, const struct yt_node *m, const char *key, int
 
 static int get_bool(struct ctx *x, const struct yt_node *m, const char *key, int *out)
 {
-    const struct yt_node *n = get(m, key);
+    const struct yt_node *n = yt_get(m, key);
     if (!n) return 0;
     size_t o = push(x, ".%s", key);
     int rc = 0;
@@ -215,7 +166,7 @@ static int get_bool(struct ctx *x, const struct yt_node *m, const char *key, int
 static int get_int(struct ctx *x, const struct yt_node *m, const char *key, long min, long max,
                    int *out)
 {
-    const struct yt_node *n = get(m, key);
+    const struct yt_node *n = yt_get(m, key);
     if (!n) return 0;
     size_t o = push(x, ".%s", key);
     int rc = 0;
@@ -256,7 +207,7 @@ long gw_duration_ms(const char *s)
 
 static int get_dur(struct ctx *x, const struct yt_node *m, const char *key, long min_ms, int *out)
 {
-    const struct yt_node *n = get(m, key);
+    const struct yt_node *n = yt_get(m, key);
     if (!n) return 0;
     size_t o = push(x, ".%s", key);
     int rc = 0;
@@ -274,7 +225,7 @@ static int get_dur(struct ctx *x, const struct yt_node *m, const char *key, long
 static int get_strlist(struct ctx *x, const struct yt_node *m, const char *key, char ***out,
                        size_t *n, size_t max)
 {
-    const struct yt_node *l = get(m, key);
+    const struct yt_node *l = yt_get(m, key);
     if (!l) return 0;
     size_t o = push(x, ".%s", key);
     int rc = 0;
@@ -402,7 +353,7 @@ static int parse_issue(struct ctx *x, struct gw_listenercfg *l, struct gw_issuec
     is->at = pos(m);
     is->lifetime = 86400;
     if (check_keys(x, m, issue_keys)) return -1;
-    if (!(n = get(m, "names"))) return perr(x, m, "missing required key 'names'");
+    if (!(n = yt_get(m, "names"))) return perr(x, m, "missing required key 'names'");
     if (get_strlist(x, m, "names", &is->names, &is->nnames, 100)) return -1;
     if (!is->nnames) {
         push(x, ".names");
@@ -413,7 +364,7 @@ static int parse_issue(struct ctx *x, struct gw_listenercfg *l, struct gw_issuec
             push(x, ".names[%zu]", i);
             return perr(x, n, "a name is 1..253 characters");
         }
-    if ((n = get(m, "key"))) {
+    if ((n = yt_get(m, "key"))) {
         struct hilt_keyspec ks;
         struct hilt_err e2;
         hilt_err_clear(&e2);
@@ -427,7 +378,7 @@ static int parse_issue(struct ctx *x, struct gw_listenercfg *l, struct gw_issuec
     for (int k = 0; k < 2; k++) {
         const char *key = k ? "renew_before" : "lifetime";
         int64_t *out = k ? &is->renew_before : &is->lifetime;
-        if (!(n = get(m, key))) continue;
+        if (!(n = yt_get(m, key))) continue;
         int64_t v = -1;
         if (n->type != YT_SCALAR || hilt_duration_parse(n->str, &v) < 0 || v <= 0) {
             push(x, ".%s", key);
@@ -438,20 +389,20 @@ static int parse_issue(struct ctx *x, struct gw_listenercfg *l, struct gw_issuec
     }
     if (is->lifetime < HILT_MIN_LIFETIME) {
         push(x, ".lifetime");
-        return perr(x, get(m, "lifetime"), "at least %ds (the CA's minimum lifetime)",
+        return perr(x, yt_get(m, "lifetime"), "at least %ds (the CA's minimum lifetime)",
                     HILT_MIN_LIFETIME);
     }
     if (is->renew_before >= is->lifetime) {
         push(x, ".renew_before");
-        return perr(x, get(m, "renew_before"), "must be shorter than the lifetime");
+        return perr(x, yt_get(m, "renew_before"), "must be shorter than the lifetime");
     }
-    if ((n = get(m, "ca"))) {
+    if ((n = yt_get(m, "ca"))) {
         if (scalar(x, n, "ca", &s) || dupstr(s, &is->ca)) return -1;
     } else if (dupstr("hilt", &is->ca))
         return -1;
-    if (((n = get(m, "owner")) && (scalar(x, n, "owner", &s) || dupstr(s, &is->owner))) ||
-        ((n = get(m, "service")) && (scalar(x, n, "service", &s) || dupstr(s, &is->service))) ||
-        ((n = get(m, "env")) && (scalar(x, n, "env", &s) || dupstr(s, &is->env))))
+    if (((n = yt_get(m, "owner")) && (scalar(x, n, "owner", &s) || dupstr(s, &is->owner))) ||
+        ((n = yt_get(m, "service")) && (scalar(x, n, "service", &s) || dupstr(s, &is->service))) ||
+        ((n = yt_get(m, "env")) && (scalar(x, n, "env", &s) || dupstr(s, &is->env))))
         return -1;
     if (!is->service && dupstr(l->name, &is->service)) return -1;
     /* the id: what makes it this certificate (listener, names as a set, key, CA) */
@@ -500,10 +451,10 @@ static int parse_certs(struct ctx *x, struct gw_listenercfg *l, const struct yt_
         size_t o2 = push(x, "[%zu]", i);
         cc->at = pos(m);
         if (check_keys(x, m, cert_keys)) goto out;
-        const struct yt_node *isn = get(m, "issue");
+        const struct yt_node *isn = yt_get(m, "issue");
         if (isn) {
-            if (get(m, "cert") || get(m, "key")) {
-                perr(x, key_node(m, get(m, "cert") ? "cert" : "key"),
+            if (yt_get(m, "cert") || yt_get(m, "key")) {
+                perr(x, key_node(m, yt_get(m, "cert") ? "cert" : "key"),
                      "either cert and key (files) or issue (from the CA), not both");
                 goto out;
             }
@@ -538,7 +489,7 @@ static int parse_client_auth(struct ctx *x, struct gw_clientauth *a, const struc
     size_t o = push(x, ".client_auth");
     a->at = pos(m);
     if (check_keys(x, m, auth_keys)) return -1;
-    const struct yt_node *mode = get(m, "mode");
+    const struct yt_node *mode = yt_get(m, "mode");
     if (mode) {
         const char *s;
         if (scalar(x, mode, "mode", &s)) return -1;
@@ -572,24 +523,24 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
     if (check_keys(x, m, listener_keys)) return -1;
     const char *s;
     const struct yt_node *n;
-    if (!(n = get(m, "name"))) return perr(x, m, "missing required key 'name'");
+    if (!(n = yt_get(m, "name"))) return perr(x, m, "missing required key 'name'");
     if (scalar(x, n, "name", &s) || dupstr(s, &l->name)) return -1;
-    if (!(n = get(m, "listen"))) return perr(x, m, "missing required key 'listen'");
+    if (!(n = yt_get(m, "listen"))) return perr(x, m, "missing required key 'listen'");
     l->listen_at = pos(n);
     if (scalar(x, n, "listen", &s) || dupstr(s, &l->listen) ||
         parse_addr(x, n, "listen", s, &l->addr))
         return -1;
-    if (!(n = get(m, "profile"))) return perr(x, m, "missing required key 'profile'");
+    if (!(n = yt_get(m, "profile"))) return perr(x, m, "missing required key 'profile'");
     l->profile_at = pos(n);
     if (scalar(x, n, "profile", &s) || dupstr(s, &l->profile_name) ||
         resolve_profile(x, n, "profile", s, &l->profile))
         return -1;
-    n = get(m, "certificates");
+    n = yt_get(m, "certificates");
     l->certs_at = pos(n ? n : m);
     if (n && parse_certs(x, l, n)) return -1;
     /* client authentication: the listener's own block, else the profile's rules */
     const struct hilt_client_cert_rules *pr = &l->profile->client_certificate;
-    if ((n = get(m, "client_auth"))) {
+    if ((n = yt_get(m, "client_auth"))) {
         if (parse_client_auth(x, &l->client_auth, n)) return -1;
     } else if (pr->mode != HILT_CLIENT_CERT_NONE) {
         l->client_auth.mode = pr->mode;
@@ -597,7 +548,7 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
         l->client_auth.ca_at = l->profile_at;
         if (!pr->ca_file) {
             size_t o = push(x, ".profile");
-            int rc = perr(x, get(m, "profile"),
+            int rc = perr(x, yt_get(m, "profile"),
                           "profile '%s' requires client certificates but names no ca_file; "
                           "add client_auth: {mode: required, ca: FILE}",
                           l->profile_name);
@@ -618,11 +569,11 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
     for (size_t i = 0; i < l->nalpn; i++)
         if (!l->alpn[i][0] || strlen(l->alpn[i]) > 255) {
             size_t o = push(x, ".alpn[%zu]", i);
-            return perr(x, get(m, "alpn"), "a protocol name is 1..255 bytes");
+            return perr(x, yt_get(m, "alpn"), "a protocol name is 1..255 bytes");
             pop(x, o);
         }
     if (get_bool(x, m, "strict_sni", &l->strict_sni)) return -1;
-    if ((n = get(m, "proxy_protocol"))) {
+    if ((n = yt_get(m, "proxy_protocol"))) {
         if (n->type == YT_SCALAR && (!strcmp(n->str, "v2") || !strcmp(n->str, "2")))
             l->proxy_protocol = 2;
         else if (n->type == YT_SCALAR && n->plain &&
@@ -634,7 +585,7 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
                         n->type == YT_SCALAR ? n->str : yt_type_name(n));
         }
     }
-    if ((n = get(m, "backend_connect"))) {
+    if ((n = yt_get(m, "backend_connect"))) {
         if (scalar(x, n, "backend_connect", &s)) return -1;
         if (!strcmp(s, "first_data"))
             l->connect_on_data = 1;
@@ -643,7 +594,7 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
             return perr(x, n, "expected immediate or first_data, got '%s'", s);
         }
     }
-    if ((n = get(m, "timeouts"))) {
+    if ((n = yt_get(m, "timeouts"))) {
         size_t o = push(x, ".timeouts");
         if (check_keys(x, n, timeout_keys) || get_dur(x, n, "handshake", 10, &l->hs_timeout_ms) ||
             get_dur(x, n, "idle", 10, &l->idle_timeout_ms) ||
@@ -651,7 +602,7 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
             return -1;
         pop(x, o);
     }
-    n = get(m, "routes");
+    n = yt_get(m, "routes");
     if (!n) return perr(x, m, "missing required key 'routes'");
     size_t o = push(x, ".routes");
     if (n->type != YT_SEQ || !n->n)
@@ -667,17 +618,18 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
         rc->backend_idx = -1;
         if (check_keys(x, r, route_keys)) return -1;
         const struct yt_node *v;
-        if ((v = get(r, "sni"))) {
+        if ((v = yt_get(r, "sni"))) {
             if (scalar(x, v, "sni", &s) || dupstr(s, &rc->sni)) return -1;
         } else if (dupstr("*", &rc->sni))
             return -1;
-        if ((v = get(r, "alpn")) && (scalar(x, v, "alpn", &s) || dupstr(s, &rc->alpn))) return -1;
-        if (!(v = get(r, "backend"))) return perr(x, r, "missing required key 'backend'");
+        if ((v = yt_get(r, "alpn")) && (scalar(x, v, "alpn", &s) || dupstr(s, &rc->alpn)))
+            return -1;
+        if (!(v = yt_get(r, "backend"))) return perr(x, r, "missing required key 'backend'");
         if (scalar(x, v, "backend", &s) || dupstr(s, &rc->backend)) return -1;
         if (get_bool(x, r, "passthrough", &rc->passthrough)) return -1;
         if (rc->passthrough && rc->alpn) {
             push(x, ".alpn");
-            return perr(x, get(r, "alpn"),
+            return perr(x, yt_get(r, "alpn"),
                         "a passthrough route matches on the SNI only (the gateway never sees "
                         "the negotiated ALPN)");
         }
@@ -685,7 +637,7 @@ static int parse_listener(struct ctx *x, struct gw_listenercfg *l, const struct 
         pop(x, o2);
     }
     pop(x, o);
-    if (!get(m, "certificates") && (size_t)l->npassthrough < l->nroutes)
+    if (!yt_get(m, "certificates") && (size_t)l->npassthrough < l->nroutes)
         return perr(x, m,
                     "missing required key 'certificates' (only a listener whose every route "
                     "is passthrough needs none)");
@@ -702,9 +654,9 @@ static int parse_backend(struct ctx *x, struct gw_backendcfg *b, const struct yt
     if (check_keys(x, m, backend_keys)) return -1;
     const char *s;
     const struct yt_node *n;
-    if (!(n = get(m, "name"))) return perr(x, m, "missing required key 'name'");
+    if (!(n = yt_get(m, "name"))) return perr(x, m, "missing required key 'name'");
     if (scalar(x, n, "name", &s) || dupstr(s, &b->name)) return -1;
-    if (!(n = get(m, "servers"))) return perr(x, m, "missing required key 'servers'");
+    if (!(n = yt_get(m, "servers"))) return perr(x, m, "missing required key 'servers'");
     if (get_strlist(x, m, "servers", &b->servers, &b->nservers, GW_MAX_SERVERS)) return -1;
     if (!b->nservers) {
         push(x, ".servers");
@@ -718,7 +670,7 @@ static int parse_backend(struct ctx *x, struct gw_backendcfg *b, const struct yt
         const struct yt_node *it = n->type == YT_SEQ ? n->kids[i] : n;
         if (parse_addr(x, it, k, b->servers[i], &b->addrs[i])) return -1;
     }
-    if ((n = get(m, "balance"))) {
+    if ((n = yt_get(m, "balance"))) {
         if (scalar(x, n, "balance", &s)) return -1;
         if (!strcmp(s, "round_robin") || !strcmp(s, "roundrobin"))
             b->balance = GW_BALANCE_RR;
@@ -729,13 +681,13 @@ static int parse_backend(struct ctx *x, struct gw_backendcfg *b, const struct yt
             return perr(x, n, "expected round_robin or least_conn, got '%s'", s);
         }
     }
-    if ((n = get(m, "tls"))) {
+    if ((n = yt_get(m, "tls"))) {
         struct gw_backendtls *t = &b->tls;
         size_t o = push(x, ".tls");
         t->at = pos(n);
         if (check_keys(x, n, btls_keys) || get_bool(x, n, "enabled", &t->enabled)) return -1;
-        if (!get(n, "enabled") && n->n) t->enabled = 1; /* a tls: block with settings means on */
-        const struct yt_node *p = get(n, "profile");
+        if (!yt_get(n, "enabled") && n->n) t->enabled = 1; /* a tls: block with settings means on */
+        const struct yt_node *p = yt_get(n, "profile");
         if (p) {
             t->profile_at = pos(p);
             if (scalar(x, p, "profile", &s) || dupstr(s, &t->profile_name) ||
@@ -748,12 +700,12 @@ static int parse_backend(struct ctx *x, struct gw_backendcfg *b, const struct yt
             get_path(x, n, "key", 0, &t->key, &t->key_at))
             return -1;
         if (t->verify < 0) t->verify = t->ca != NULL;
-        if ((p = get(n, "sni")) && (scalar(x, p, "sni", &s) || dupstr(s, &t->sni))) return -1;
+        if ((p = yt_get(n, "sni")) && (scalar(x, p, "sni", &s) || dupstr(s, &t->sni))) return -1;
         if (!t->cert != !t->key)
             return perr(x, n, "cert and key go together (upstream client certificate)");
         pop(x, o);
     }
-    if ((n = get(m, "health"))) {
+    if ((n = yt_get(m, "health"))) {
         size_t o = push(x, ".health");
         b->health = 1;
         if (check_keys(x, n, health_keys) || get_bool(x, n, "enabled", &b->health) ||
@@ -776,7 +728,7 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
     c->observed_max = 1024;
     c->ticket_rotate_s = 3600;
     c->watch_ms = 1000;
-    if ((n = get(root, "policy"))) {
+    if ((n = yt_get(root, "policy"))) {
         if (get_path(x, root, "policy", 1, &c->policy_path, NULL)) return -1;
         if (hilt_policy_load_file(c->policy_path, &c->policy, x->e) < 0) {
             if (x->e && x->e->kind == HILT_E_RUNTIME) x->e->kind = HILT_E_INPUT;
@@ -785,7 +737,7 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         }
     }
     if (get_int(x, root, "workers", 0, GW_MAX_WORKERS, &c->workers)) return -1;
-    if ((n = get(root, "loop"))) {
+    if ((n = yt_get(root, "loop"))) {
         if (scalar(x, n, "loop", &s)) return -1;
         if (!strcmp(s, "epoll"))
             c->loop = GW_LOOP_EPOLL;
@@ -797,11 +749,11 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         }
     }
     if (get_dur(x, root, "watch", 100, &c->watch_ms)) return -1;
-    if ((n = get(root, "admin"))) {
+    if ((n = yt_get(root, "admin"))) {
         static const char *const k[] = {"listen", NULL};
         size_t o = push(x, ".admin");
         if (check_keys(x, n, k)) return -1;
-        const struct yt_node *l = get(n, "listen");
+        const struct yt_node *l = yt_get(n, "listen");
         if (!l) return perr(x, n, "missing required key 'listen'");
         if (scalar(x, l, "listen", &s) || dupstr(s, &c->admin_listen) ||
             parse_addr(x, l, "listen", s, &c->admin))
@@ -809,18 +761,18 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         c->has_admin = 1;
         pop(x, o);
     }
-    if ((n = get(root, "events"))) {
+    if ((n = yt_get(root, "events"))) {
         static const char *const k[] = {"file", NULL};
         size_t o = push(x, ".events");
         if (check_keys(x, n, k)) return -1;
-        const struct yt_node *f = get(n, "file");
+        const struct yt_node *f = yt_get(n, "file");
         if (f) {
             if (scalar(x, f, "file", &s)) return -1;
             if (!(c->events_file = path_join(x, s))) return -1;
         }
         pop(x, o);
     }
-    if ((n = get(root, "observed"))) {
+    if ((n = yt_get(root, "observed"))) {
         static const char *const k[] = {"max", NULL};
         int max = 1024;
         size_t o = push(x, ".observed");
@@ -828,13 +780,13 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         c->observed_max = (size_t)max;
         pop(x, o);
     }
-    if ((n = get(root, "store"))) {
+    if ((n = yt_get(root, "store"))) {
         if (scalar(x, n, "store", &s)) return -1;
         c->store_at = pos(n);
         if (!(c->store = store_url(x, s))) return -1;
     }
     c->ticket_keep = 2;
-    if ((n = get(root, "tickets"))) {
+    if ((n = yt_get(root, "tickets"))) {
         int ms = 3600000, poll = -1;
         size_t o = push(x, ".tickets");
         c->tickets_at = pos(n);
@@ -846,7 +798,7 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
             return -1;
         c->ticket_rotate_s = ms / 1000;
         const struct yt_node *v;
-        if ((v = get(n, "store"))) {
+        if ((v = yt_get(n, "store"))) {
             if (scalar(x, v, "store", &s)) return -1;
             if (!(c->ticket_store = store_url(x, s))) return -1;
             if (c->ticket_keys_file) {
@@ -861,9 +813,9 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
             }
         } else if (c->ticket_store_key) {
             push(x, ".store_key");
-            return perr(x, get(n, "store_key"), "store_key goes with store");
+            return perr(x, yt_get(n, "store_key"), "store_key goes with store");
         }
-        if ((v = get(n, "ring"))) {
+        if ((v = yt_get(n, "ring"))) {
             if (scalar(x, v, "ring", &s)) return -1;
             size_t rl = strlen(s), bad = rl == 0 || rl > 64;
             for (size_t i = 0; i < rl && !bad; i++)
@@ -876,7 +828,7 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         }
         if (poll >= 0 && !c->ticket_store) {
             push(x, ".poll");
-            return perr(x, get(n, "poll"), "poll goes with store");
+            return perr(x, yt_get(n, "poll"), "poll goes with store");
         }
         c->ticket_poll_ms = poll;
         pop(x, o);
@@ -888,7 +840,7 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         c->ticket_poll_ms = (int)(p < 500 ? 500 : p > 10000 ? 10000 : p);
     }
     /* backends first, so routes can refer to them */
-    n = get(root, "backends");
+    n = yt_get(root, "backends");
     if (!n) return perr(x, root, "missing required key 'backends'");
     size_t o = push(x, "backends");
     if (n->type != YT_SEQ || !n->n) return perr(x, n, "expected a non-empty list of backends");
@@ -901,12 +853,12 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         for (size_t j = 0; j + 1 < c->nbackends; j++)
             if (!strcmp(c->backends[j].name, b->name)) {
                 push(x, ".name");
-                return perr(x, get(n->kids[i], "name"), "duplicate backend name '%s'", b->name);
+                return perr(x, yt_get(n->kids[i], "name"), "duplicate backend name '%s'", b->name);
             }
         pop(x, o2);
     }
     pop(x, o);
-    n = get(root, "listeners");
+    n = yt_get(root, "listeners");
     if (!n) return perr(x, root, "missing required key 'listeners'");
     o = push(x, "listeners");
     if (n->type != YT_SEQ || !n->n) return perr(x, n, "expected a non-empty list of listeners");
@@ -920,38 +872,38 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
         for (size_t j = 0; j + 1 < c->nlisteners; j++) {
             if (!strcmp(c->listeners[j].name, l->name)) {
                 push(x, ".name");
-                return perr(x, get(lm, "name"), "duplicate listener name '%s'", l->name);
+                return perr(x, yt_get(lm, "name"), "duplicate listener name '%s'", l->name);
             }
             if (l->addr.port && !strcmp(c->listeners[j].addr.host, l->addr.host) &&
                 c->listeners[j].addr.port == l->addr.port) {
                 push(x, ".listen");
-                return perr(x, get(lm, "listen"), "address %s is already used by listener '%s'",
+                return perr(x, yt_get(lm, "listen"), "address %s is already used by listener '%s'",
                             l->listen, c->listeners[j].name);
             }
         }
         if (c->has_admin && l->addr.port && !strcmp(c->admin.host, l->addr.host) &&
             c->admin.port == l->addr.port) {
             push(x, ".listen");
-            return perr(x, get(lm, "listen"), "address %s is the admin listener's", l->listen);
+            return perr(x, yt_get(lm, "listen"), "address %s is the admin listener's", l->listen);
         }
         for (size_t r = 0; r < l->nroutes; r++) {
             struct gw_routecfg *rc = &l->routes[r];
             for (size_t b = 0; b < c->nbackends; b++)
                 if (!strcmp(c->backends[b].name, rc->backend)) rc->backend_idx = (int)b;
             if (rc->backend_idx < 0) {
-                const struct yt_node *rn = get(lm, "routes")->kids[r];
+                const struct yt_node *rn = yt_get(lm, "routes")->kids[r];
                 push(x, ".routes[%zu].backend", r);
                 char known[300] = "";
                 for (size_t b = 0; b < c->nbackends; b++)
                     snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
                              b ? ", " : "", c->backends[b].name);
-                return perr(x, get(rn, "backend"), "unknown backend '%s' (known: %s)", rc->backend,
-                            known);
+                return perr(x, yt_get(rn, "backend"), "unknown backend '%s' (known: %s)",
+                            rc->backend, known);
             }
             if (rc->passthrough && c->backends[rc->backend_idx].tls.enabled) {
-                const struct yt_node *rn = get(lm, "routes")->kids[r];
+                const struct yt_node *rn = yt_get(lm, "routes")->kids[r];
                 push(x, ".routes[%zu].backend", r);
-                return perr(x, get(rn, "backend"),
+                return perr(x, yt_get(rn, "backend"),
                             "backend '%s' speaks TLS; a passthrough route needs a plain TCP "
                             "backend (the client's own TLS goes through to it)",
                             rc->backend);

@@ -542,53 +542,22 @@ static int read_list(struct ctx *c, const struct field *f, const struct yt_node 
 
 /* ---- mappings ----------------------------------------------------------- */
 
-static size_t edit_distance_small(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 40 || lb > 40) return 99;
-    size_t prev[41], cur[41];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t x = prev[j - 1] + (a[i - 1] != b[j - 1]), y = prev[j] + 1, z = cur[j - 1] + 1;
-            cur[j] = x < y ? (x < z ? x : z) : (y < z ? y : z);
-        }
-        memcpy(prev, cur, sizeof(size_t) * (lb + 1));
-    }
-    return prev[lb];
-}
-
-/* "unknown key 'x' (did you mean 'y'? expected one of: ...)" */
+/* "unknown key 'x' (did you mean 'y'?)" or "unknown key 'x' (known: ...)". */
 static int unknown_key(struct ctx *c, const struct yt_node *k, const char *const *keys)
 {
-    char list[300] = "";
-    const char *best = NULL;
-    size_t bestd = 99;
-    for (size_t i = 0; keys[i]; i++) {
-        size_t d = edit_distance_small(k->str, keys[i]);
-        if (d < bestd) bestd = d, best = keys[i];
-        size_t l = strlen(list);
-        snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", keys[i]);
-    }
-    if (best && bestd <= 2)
-        return perr(c, k, "unknown key '%s' (did you mean '%s'?)", k->str, best);
-    return perr(c, k, "unknown key '%s' (expected one of: %s)", k->str, list);
+    char msg[512];
+    yt_unknown_key(k, keys, msg, sizeof(msg));
+    return perr(c, k, "%s", msg);
 }
 
-/* Check a mapping's keys are scalars and unique. */
+/* Check a mapping's keys are scalars and unique (which keys are known is
+ * checked where each is read). */
 static int check_map(struct ctx *c, const struct yt_node *n, const char *what)
 {
     if (n->type != YT_MAP) return perr(c, n, "expected %s, got %s", what, yt_type_name(n));
-    for (size_t i = 0; i < n->n; i += 2) {
-        const struct yt_node *k = n->kids[i];
-        if (k->type != YT_SCALAR) return perr(c, k, "a key must be a plain name");
-        for (size_t j = 0; j < i; j += 2)
-            if (!strcmp(n->kids[j]->str, k->str))
-                return perr(c, k, "duplicate key '%s' (first at line %d)", k->str,
-                            n->kids[j]->line);
-    }
+    const struct yt_node *bad;
+    char msg[512];
+    if (yt_check_keys(n, NULL, &bad, msg, sizeof(msg)) < 0) return perr(c, bad, "%s", msg);
     return 0;
 }
 

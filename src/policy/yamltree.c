@@ -3,6 +3,9 @@
 
 #include "core/err.h"
 
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -43,6 +46,102 @@ const char *yt_type_name(const struct yt_node *n)
         return yt_is_null(n) ? "null" : "a scalar";
     }
     return "?";
+}
+
+const struct yt_node *yt_get(const struct yt_node *map, const char *key)
+{
+    if (!map || map->type != YT_MAP) return NULL;
+    for (size_t i = 0; i + 1 < map->n; i += 2)
+        if (map->kids[i]->type == YT_SCALAR && !strcmp(map->kids[i]->str, key))
+            return map->kids[i + 1];
+    return NULL;
+}
+
+size_t yt_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > YT_EDIT_MAX || lb > YT_EDIT_MAX) return YT_EDIT_FAR;
+    size_t prev[YT_EDIT_MAX + 1], cur[YT_EDIT_MAX + 1];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t x = prev[j - 1] +
+                       (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t y = prev[j] + 1, z = cur[j - 1] + 1;
+            cur[j] = x < y ? (x < z ? x : z) : (y < z ? y : z);
+        }
+        memcpy(prev, cur, sizeof(size_t) * (lb + 1));
+    }
+    return prev[lb];
+}
+
+/* Append to msg without running past cap. */
+static void cat(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cat(char *msg, size_t cap, const char *fmt, ...)
+{
+    size_t l = strnlen(msg, cap);
+    if (l + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + l, cap - l, fmt, ap);
+    va_end(ap);
+}
+
+void yt_unknown_key(const struct yt_node *k, const char *const *known, char *msg, size_t cap)
+{
+    if (!cap) return;
+    msg[0] = 0;
+    const char *best = NULL;
+    size_t bd = YT_EDIT_FAR;
+    for (const char *const *p = known; *p; p++) {
+        size_t d = yt_edit_distance(k->str, *p);
+        if (d < bd) bd = d, best = *p;
+    }
+    if (best && bd <= 2) {
+        cat(msg, cap, "unknown key '%s' (did you mean '%s'?)", k->str, best);
+        return;
+    }
+    cat(msg, cap, "unknown key '%s' (known: ", k->str);
+    for (const char *const *p = known; *p; p++)
+        cat(msg, cap, "%s%s", p == known ? "" : ", ", *p);
+    cat(msg, cap, ")");
+}
+
+int yt_check_keys(const struct yt_node *map, const char *const *known, const struct yt_node **bad,
+                  char *msg, size_t cap)
+{
+    *bad = map;
+    if (cap) msg[0] = 0;
+    if (!map || map->type != YT_MAP) {
+        cat(msg, cap, "expected a mapping, got %s", yt_type_name(map));
+        return -1;
+    }
+    for (size_t i = 0; i < map->n; i += 2) {
+        const struct yt_node *k = map->kids[i];
+        *bad = k;
+        if (k->type != YT_SCALAR) {
+            cat(msg, cap, "keys must be scalars");
+            return -1;
+        }
+        if (known) {
+            const char *const *p = known;
+            while (*p && strcmp(*p, k->str))
+                p++;
+            if (!*p) {
+                yt_unknown_key(k, known, msg, cap);
+                return -1;
+            }
+        }
+        for (size_t j = 0; j < i; j += 2)
+            if (!strcmp(map->kids[j]->str, k->str)) {
+                cat(msg, cap, "duplicate key '%s' (first at line %d)", k->str, map->kids[j]->line);
+                return -1;
+            }
+    }
+    *bad = NULL;
+    return 0;
 }
 
 static int add_kid(struct yt_node *parent, struct yt_node *kid)

@@ -40,4 +40,32 @@ void yt_free(struct yt_node **root);
 int yt_is_null(const struct yt_node *n);
 const char *yt_type_name(const struct yt_node *n);
 
+/* The value of `key` in a mapping, or NULL (no such key, or `map` is NULL or
+ * not a mapping). Keys that are not scalars are skipped. */
+const struct yt_node *yt_get(const struct yt_node *map, const char *key);
+
+/* Levenshtein distance, ignoring ASCII case, for "did you mean". Bounded: a
+ * string longer than YT_EDIT_MAX bytes is YT_EDIT_FAR away from everything. */
+#define YT_EDIT_MAX 40
+#define YT_EDIT_FAR 99
+size_t yt_edit_distance(const char *a, const char *b);
+
+/* The message for a key `k` that is not in `known` (NULL-terminated):
+ *   "unknown key 'x' (did you mean 'y'?)"   when a known key is within 2 edits
+ *   "unknown key 'x' (known: a, b, ...)"    otherwise
+ * written to msg (truncated to cap). */
+void yt_unknown_key(const struct yt_node *k, const char *const *known, char *msg, size_t cap);
+
+/* Check a mapping's keys, in order: each must be a scalar, in `known`
+ * (NULL-terminated; NULL `known` accepts any key) and not repeated. Returns
+ * 0, or -1 with *bad set to the offending node (NULL when `map` is NULL)
+ * and msg set to one of:
+ *   "expected a mapping, got T"
+ *   "keys must be scalars"
+ *   "unknown key ..."                       (yt_unknown_key)
+ *   "duplicate key 'x' (first at line N)"
+ * Callers prefix their own "file:line:col: path: " from *bad. */
+int yt_check_keys(const struct yt_node *map, const char *const *known, const struct yt_node **bad,
+                  char *msg, size_t cap);
+
 #endif
