@@ -2,6 +2,8 @@
  * schemes, and their lookups. The cipher rows live in cipher_table.inc. */
 #include "policy/suites.h"
 
+#include "policy/yamltree.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,27 +103,6 @@ const char *hilt_cipher_name(const struct hilt_cipher *c)
     return c->iana ? c->iana : c->openssl;
 }
 
-/* Levenshtein distance, case-insensitive, bounded to short names. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64) return (size_t)-1;
-    size_t prev[65], cur[65];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] +
-                         (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, sizeof(size_t) * (lb + 1));
-    }
-    return prev[lb];
-}
-
 const char *hilt_cipher_suggest(const char *name, int tls13)
 {
     const char *best = NULL;
@@ -131,7 +112,7 @@ const char *hilt_cipher_suggest(const char *name, int tls13)
         const char *cand[2] = {ciphers[i].iana, ciphers[i].openssl};
         for (int k = 0; k < 2; k++) {
             if (!cand[k]) continue;
-            size_t d = edit_distance(name, cand[k]);
+            size_t d = yt_edit_distance(name, cand[k]);
             if (d < bestd) {
                 bestd = d;
                 best = cand[k];

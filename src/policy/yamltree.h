@@ -46,7 +46,7 @@ const struct yt_node *yt_get(const struct yt_node *map, const char *key);
 
 /* Levenshtein distance, ignoring ASCII case, for "did you mean". Bounded: a
  * string longer than YT_EDIT_MAX bytes is YT_EDIT_FAR away from everything. */
-#define YT_EDIT_MAX 40
+#define YT_EDIT_MAX 64 /* cipher names too (policy/suites.c) */
 #define YT_EDIT_FAR 99
 size_t yt_edit_distance(const char *a, const char *b);
 
