@@ -115,7 +115,14 @@ out=$(curl_to "$L_MIX" db.test "$P/beca.pem" --tlsv1.2 --tls-max 1.2 2>&1)
 [[ "$out" == "backend-direct db.test TLSv1.2" ]] && pass gateway_passthrough_tls12 || fail gateway_passthrough_tls12 "$out"
 jq_eq gateway_passthrough_event_tls12_ja4 "$(last_ev mixed '.sni == "db.test"' > "$T/e2"; echo "$T/e2")" '.ja4 | test("^t12")' true
 # openssl s_server behind it (its -www status page names the cipher it negotiated)
-out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$L_MIX" -servername s.test -CAfile "$P/beca.pem" -verify_return_error 2>/dev/null)
+s_get() { printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$L_MIX" -servername s.test -CAfile "$P/beca.pem" -verify_return_error 2>/dev/null; }
+out=$(s_get)
+# once seen on a heavily loaded machine: only the status line within 10 s; one more try,
+# said out loud, so a gateway that loses the rest every time still fails
+if ! grep -q "Ciphers supported in s_server binary\|New, TLSv1.3" <<<"$out"; then
+  echo "note: s_server page incomplete on the first try ($(head -c 120 <<<"$out" | tr '\r\n' '  ')); trying once more"
+  out=$(s_get)
+fi
 grep -q "Ciphers supported in s_server binary\|New, TLSv1.3" <<<"$out" && pass gateway_passthrough_s_server || fail gateway_passthrough_s_server "$(head -c 300 <<<"$out")"
 # a 4 MiB body spliced through, byte for byte
 curl_to "$L_MIX" db.test "$P/beca.pem" -o "$T/big.out" --path-as-is >/dev/null 2>&1
