@@ -289,8 +289,12 @@ else
     # the token's key through the signer process: `ocsp serve` opens the token
     # only in its re-exec'd signer child
     op=$(free_port)
-    LSAN_OPTIONS="suppressions=$T/p11.supp" H ocsp serve --ca hsm --listen "127.0.0.1:$op" > "$T/hsm-ocsp.log" 2>&1 &
+    # started directly, not through H (a function run with & is a subshell: killing
+    # it would leave the server running)
+    LSAN_OPTIONS="suppressions=$T/p11.supp" "$HILT" ocsp serve --ca hsm --listen "127.0.0.1:$op" \
+      ${STORE_URL:+--store "$STORE_URL"} > "$T/hsm-ocsp.log" 2>&1 &
     opid=$!
+    _bg_pids+=("$opid")
     if wait_port "$op" 20; then
       out=$(openssl ocsp -issuer "$T/hsm-inter.pem" -cert "$T/hsm-leaf.crt" -url "http://127.0.0.1:$op/" -CAfile "$T/hsm-root.pem" 2>&1)
       grep -q "hsm-leaf.crt: revoked" <<<"$out" && grep -q "Response verify OK" <<<"$out" &&

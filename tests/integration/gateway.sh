@@ -223,12 +223,18 @@ GWPID=$!; _bg_pids+=($GWPID)
 wait_port "$ADMIN" 20 && wait_port "$L_WEB" 5 || { fail gateway_start "$(tail -5 "$T/gw.log")"; exit 0; }
 
 EV=$GW/events.jsonl
-ev_last() { sleep 0.3; tail -n 1 "$EV"; }
+# Each worker writes its own events in batches, so the file is in time order per
+# worker only: "newest" means the latest time, not the last line.
+ev_last() { sleep 0.3; jq -c -s 'sort_by(.time) | last' "$EV"; }
 expect_code() { # NAME LISTENER CODE: the newest event of LISTENER carries CODE
-  local name=$1 lst=$2 want=$3 got
-  sleep 0.4
-  got=$(jq -r --arg l "$lst" 'select(.listener == $l) | .code' "$EV" | tail -n 1)
-  if [[ "$got" == "$want" ]]; then pass "$name"; else fail "$name" "code '$got', wanted '$want' ($(grep "\"$lst\"" "$EV" | tail -n 1))"; fi
+  local name=$1 lst=$2 want=$3 got i
+  # events are written by the worker shortly after the handshake ends: wait for it
+  for i in $(seq 50); do
+    sleep 0.1
+    got=$(jq -r -s --arg l "$lst" 'map(select(.listener == $l)) | sort_by(.time) | last | .code' "$EV")
+    [[ "$got" == "$want" ]] && break
+  done
+  if [[ "$got" == "$want" ]]; then pass "$name"; else fail "$name" "code '$got', wanted '$want' ($(grep "\"$lst\"" "$EV" | tail -n 3))"; fi
 }
 curl_gw() { curl -sS --max-time 10 --cacert "$P/root.pem" --resolve "localhost:$1:127.0.0.1" "${@:2}" "https://localhost:$1/"; }
 

@@ -99,7 +99,8 @@ wait_port "$ADMIN" 20 || { fail gateway_passthrough_start "$(tail -5 "$T/gw.log"
 EV=$T/events.jsonl
 # the newest event of LISTENER matching a jq condition (workers flush their own buffers every
 # 100 ms, so the file's order across workers is not the order of the handshakes)
-last_ev() { sleep 0.4; jq -c --arg l "$1" "select(.listener == \$l and ($2))" "$EV" | tail -n 1; }
+# workers write their events in batches: the newest is the latest time, not the last line
+last_ev() { sleep 0.4; jq -c -s --arg l "$1" "map(select(.listener == \$l and ($2))) | sort_by(.time) | last" "$EV"; }
 curl_to() { # PORT NAME CAFILE [curl args]
   curl -sS --max-time 10 --cacert "$3" --resolve "$2:$1:127.0.0.1" "${@:4}" "https://$2:$1/"; }
 

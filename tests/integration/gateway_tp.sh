@@ -205,7 +205,7 @@ r=$(resume "$L_ISS" "" "$T/s1.pem")
 while (( $(date +%s) < t1 + 11 )); do sleep 0.5; done
 [[ $(resume "$L_ISS" "$((t1 + 1))" "$T/s1.pem") == New ]] && pass gateway_tp_ticket_refused_after_window || fail gateway_tp_ticket_refused_after_window "still resumed"
 sleep 0.4
-jq_eq gateway_tp_event_not_resumed "$(tail -n 1 "$EV" > "$T/e.json"; echo "$T/e.json")" '[.listener, .result, .resumed] | map(tostring) | join(" ")' "issued ok false" || cat "$T/e.json"
+jq_eq gateway_tp_event_not_resumed "$(jq -c -s 'sort_by(.time) | last' "$EV" > "$T/e.json"; echo "$T/e.json")" '[.listener, .result, .resumed] | map(tostring) | join(" ")' "issued ok false" || cat "$T/e.json"
 
 # ---- the CA fails (its key is gone, the signer dies): backoff, old certificate keeps serving
 signer=$(sed -n "s/.*CA 'hilt' signs through signer process \([0-9]*\).*/\1/p" "$T/gw.log" | tail -1)
