@@ -46,50 +46,16 @@ void hilt_serve_config_defaults(struct hilt_serve_config *c)
 }
 
 struct ctx {
-    const char *src;
-    char path[256];
+    struct yt_where w; /* file, path, errors */
     struct hilt_serve_config *c;
-    struct hilt_err *e;
 };
 
-static int perr(struct ctx *x, const struct yt_node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int perr(struct ctx *x, const struct yt_node *n, const char *fmt, ...)
-{
-    char msg[700];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return hilt_err_set(x->e, HILT_E_INPUT, 0, "%s:%d:%d: %s%s%s", x->src, n ? n->line : 1,
-                        n ? n->col : 1, x->path, x->path[0] ? ": " : "", msg);
-}
-
-static size_t push(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t push(struct ctx *x, const char *fmt, ...)
-{
-    size_t old = strlen(x->path);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(x->path + old, sizeof(x->path) - old, fmt, ap);
-    va_end(ap);
-    if (!old && x->path[0] == '.') memmove(x->path, x->path + 1, strlen(x->path));
-    return old;
-}
-
-static void pop(struct ctx *x, size_t old)
-{
-    x->path[old] = 0;
-}
+#define perr(x, n, ...) yt_err(&(x)->w, n, __VA_ARGS__)
+#define push(x, ...) yt_push(&(x)->w, __VA_ARGS__)
+#define pop(x, old) yt_pop(&(x)->w, old)
 
 /* Reject keys not in `known` (NULL-terminated), and duplicates. */
-static int check_keys(struct ctx *x, const struct yt_node *m, const char *const *known)
-{
-    const struct yt_node *bad;
-    char msg[512];
-    if (yt_check_keys(m, known, &bad, msg, sizeof(msg)) < 0) return perr(x, bad, "%s", msg);
-    return 0;
-}
+#define check_keys(x, m, known) yt_check_keys_at(&(x)->w, m, known)
 
 /* key's scalar value into out (cap), when present */
 static int get_str(struct ctx *x, const struct yt_node *m, const char *key, char *out, size_t cap)
@@ -399,7 +365,7 @@ int hilt_serve_config_load(const char *path, struct hilt_serve_config *c, struct
     struct yt_limits lim = {HILT_SERVE_CONFIG_MAX, 8, 5000, 4096};
     if (yt_parse(b.data, b.len, path, &lim, &root, e) < 0) goto out;
     snprintf(c->source, sizeof(c->source), "%s", path);
-    struct ctx x = {.src = path, .c = c, .e = e};
+    struct ctx x = {.w = {.src = path, .e = e}, .c = c};
     rc = load_tree(&x, root);
 out:
     yt_free(&root);

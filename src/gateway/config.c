@@ -26,41 +26,13 @@
 #include <strings.h>
 
 struct ctx {
-    const char *src;
-    char path[256];
+    struct yt_where w; /* file, path, errors */
     struct gw_config *c;
-    struct hilt_err *e;
 };
 
-static int perr(struct ctx *x, const struct yt_node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int perr(struct ctx *x, const struct yt_node *n, const char *fmt, ...)
-{
-    char msg[700];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return hilt_err_set(x->e, HILT_E_INPUT, 0, "%s:%d:%d: %s%s%s", x->src, n ? n->line : 1,
-                        n ? n->col : 1, x->path, x->path[0] ? ": " : "", msg);
-}
-
-static size_t push(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t push(struct ctx *x, const char *fmt, ...)
-{
-    size_t old = strlen(x->path);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(x->path + old, sizeof(x->path) - old, fmt, ap);
-    va_end(ap);
-    if (!old && x->path[0] == '.') memmove(x->path, x->path + 1, strlen(x->path));
-    return old;
-}
-
-static void pop(struct ctx *x, size_t old)
-{
-    x->path[old] = 0;
-}
+#define perr(x, n, ...) yt_err(&(x)->w, n, __VA_ARGS__)
+#define push(x, ...) yt_push(&(x)->w, __VA_ARGS__)
+#define pop(x, old) yt_pop(&(x)->w, old)
 
 static struct gw_pos pos(const struct yt_node *n)
 {
@@ -69,13 +41,7 @@ static struct gw_pos pos(const struct yt_node *n)
 }
 
 /* Reject keys not in `known` (NULL-terminated), and duplicates. */
-static int check_keys(struct ctx *x, const struct yt_node *m, const char *const *known)
-{
-    const struct yt_node *bad;
-    char msg[512];
-    if (yt_check_keys(m, known, &bad, msg, sizeof(msg)) < 0) return perr(x, bad, "%s", msg);
-    return 0;
-}
+#define check_keys(x, m, known) yt_check_keys_at(&(x)->w, m, known)
 
 static const struct yt_node *key_node(const struct yt_node *m, const char *key)
 {
@@ -142,7 +108,7 @@ static int get_path(struct ctx *x, const struct yt_node *m, const char *key, int
     if (at) *at = pos(n);
     *out = path_join(x, s);
     if (!*out || add_file(x->c, *out))
-        return hilt_err_set(x->e, HILT_E_RUNTIME, 0, "out of memory");
+        return hilt_err_set(x->w.e, HILT_E_RUNTIME, 0, "out of memory");
     return 0;
 }
 
@@ -233,7 +199,7 @@ static int get_strlist(struct ctx *x, const struct yt_node *m, const char *key, 
         /* a single string is a one-element list */
         *out = calloc(1, sizeof(char *));
         if (!*out || !((*out)[0] = strdup(l->str)))
-            rc = hilt_err_set(x->e, HILT_E_RUNTIME, 0, "out of memory");
+            rc = hilt_err_set(x->w.e, HILT_E_RUNTIME, 0, "out of memory");
         else
             *n = 1;
         goto done;
@@ -248,7 +214,7 @@ static int get_strlist(struct ctx *x, const struct yt_node *m, const char *key, 
     }
     *out = calloc(l->n ? l->n : 1, sizeof(char *));
     if (!*out) {
-        rc = hilt_err_set(x->e, HILT_E_RUNTIME, 0, "out of memory");
+        rc = hilt_err_set(x->w.e, HILT_E_RUNTIME, 0, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < l->n; i++) {
@@ -260,7 +226,7 @@ static int get_strlist(struct ctx *x, const struct yt_node *m, const char *key, 
             goto done;
         }
         if (!((*out)[i] = strdup(it->str))) {
-            rc = hilt_err_set(x->e, HILT_E_RUNTIME, 0, "out of memory");
+            rc = hilt_err_set(x->w.e, HILT_E_RUNTIME, 0, "out of memory");
             goto done;
         }
         (*n)++;
@@ -407,7 +373,7 @@ static int parse_issue(struct ctx *x, struct gw_listenercfg *l, struct gw_issuec
     if (!is->service && dupstr(l->name, &is->service)) return -1;
     /* the id: what makes it this certificate (listener, names as a set, key, CA) */
     char **sorted = calloc(is->nnames, sizeof(*sorted));
-    if (!sorted) return hilt_err_set(x->e, HILT_E_RUNTIME, 0, "out of memory");
+    if (!sorted) return hilt_err_set(x->w.e, HILT_E_RUNTIME, 0, "out of memory");
     memcpy(sorted, is->names, is->nnames * sizeof(*sorted));
     qsort(sorted, is->nnames, sizeof(*sorted), cmp_str);
     unsigned char dg[32];
@@ -422,7 +388,7 @@ static int parse_issue(struct ctx *x, struct gw_listenercfg *l, struct gw_issuec
          EVP_DigestFinal_ex(md, dg, &dl) == 1;
     EVP_MD_CTX_free(md);
     free(sorted);
-    if (!ok) return hilt_err_set(x->e, HILT_E_RUNTIME, 0, "cannot hash the issue spec");
+    if (!ok) return hilt_err_set(x->w.e, HILT_E_RUNTIME, 0, "cannot hash the issue spec");
     for (int i = 0; i < 6; i++)
         snprintf(is->id + 2 * i, 3, "%02x", dg[i]);
     x->c->nissue++;
@@ -478,7 +444,7 @@ static int parse_certs(struct ctx *x, struct gw_listenercfg *l, const struct yt_
     rc = 0;
     goto out;
 oom:
-    hilt_err_set(x->e, HILT_E_RUNTIME, 0, "out of memory");
+    hilt_err_set(x->w.e, HILT_E_RUNTIME, 0, "out of memory");
 out:
     if (!rc) pop(x, o);
     return rc;
@@ -730,9 +696,9 @@ static int parse_top(struct ctx *x, const struct yt_node *root)
     c->watch_ms = 1000;
     if ((n = yt_get(root, "policy"))) {
         if (get_path(x, root, "policy", 1, &c->policy_path, NULL)) return -1;
-        if (hilt_policy_load_file(c->policy_path, &c->policy, x->e) < 0) {
-            if (x->e && x->e->kind == HILT_E_RUNTIME) x->e->kind = HILT_E_INPUT;
-            hilt_err_prefix(x->e, "%s:%d:%d: policy", x->src, n->line, n->col);
+        if (hilt_policy_load_file(c->policy_path, &c->policy, x->w.e) < 0) {
+            if (x->w.e && x->w.e->kind == HILT_E_RUNTIME) x->w.e->kind = HILT_E_INPUT;
+            hilt_err_prefix(x->w.e, "%s:%d:%d: policy", x->w.src, n->line, n->col);
             return -1;
         }
     }
@@ -926,8 +892,8 @@ int gw_config_load_mem(const void *data, size_t len, const char *path, struct gw
     struct gw_config *c = calloc(1, sizeof(*c));
     if (!c) return hilt_err_set(e, HILT_E_RUNTIME, 0, "out of memory");
     x.c = c;
-    x.e = e;
-    x.src = path;
+    x.w.e = e;
+    x.w.src = path;
     c->path = strdup(path);
     char *tmp = strdup(path);
     c->dir = tmp ? strdup(dirname(tmp)) : NULL;

@@ -276,3 +276,38 @@ out:
     if (rc < 0) yt_free(root);
     return rc;
 }
+
+int yt_err(struct yt_where *w, const struct yt_node *n, const char *fmt, ...)
+{
+    char msg[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return hilt_err_set(w->e, HILT_E_INPUT, 0, "%s:%d:%d: %s%s%s", w->src, n ? n->line : 1,
+                        n ? n->col : 1, w->path, w->path[0] ? ": " : "", msg);
+}
+
+size_t yt_push(struct yt_where *w, const char *fmt, ...)
+{
+    size_t old = strlen(w->path);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->path + old, sizeof(w->path) - old, fmt, ap);
+    va_end(ap);
+    if (!old && w->path[0] == '.') memmove(w->path, w->path + 1, strlen(w->path));
+    return old;
+}
+
+void yt_pop(struct yt_where *w, size_t old)
+{
+    w->path[old] = 0;
+}
+
+int yt_check_keys_at(struct yt_where *w, const struct yt_node *map, const char *const *known)
+{
+    const struct yt_node *bad;
+    char msg[512];
+    if (yt_check_keys(map, known, &bad, msg, sizeof(msg)) < 0) return yt_err(w, bad, "%s", msg);
+    return 0;
+}

@@ -68,4 +68,22 @@ void yt_unknown_key(const struct yt_node *k, const char *const *known, char *msg
 int yt_check_keys(const struct yt_node *map, const char *const *known, const struct yt_node **bad,
                   char *msg, size_t cap);
 
+/* Where a loader is in its document, for errors "FILE:LINE:COL: PATH: message":
+ * the source name, the dotted path of the node being read ("listeners[0].tls"),
+ * and where errors go. */
+struct yt_where {
+    const char *src;
+    char path[256];
+    struct hilt_err *e;
+};
+/* Set w->e with kind HILT_E_INPUT at node n (line 1 col 1 when NULL); -1. */
+int yt_err(struct yt_where *w, const struct yt_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Append to the path (a leading '.' is dropped at the root); returns the old
+ * length for yt_pop(). */
+size_t yt_push(struct yt_where *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void yt_pop(struct yt_where *w, size_t old);
+/* yt_check_keys() with the failure reported through yt_err(). */
+int yt_check_keys_at(struct yt_where *w, const struct yt_node *map, const char *const *known);
+
 #endif
