@@ -67,3 +67,23 @@ EOF
 pebble_roots() { # FILE
   curl -sf --cacert "$PEBBLE_TLS_CA" "$PEBBLE_MGMT/roots/0" >"$1"
 }
+
+# A one-node hilt serve for the ACME client tests: HILT_HOME=$T/home, a CA whose
+# certificates point at this node's plain-HTTP listener for CRL and OCSP, and a
+# pre-approved '*.example.test' scope (30 days). Sets P (HTTPS), HP (plain HTTP),
+# CH (the http-01 port the validator uses), DIR (the ACME directory) and
+# $T/roots.pem; extra arguments go to `hilt serve`. 1 with ACME_WHY when it fails.
+acme_hilt_start() {
+  export HILT_HOME="$T/home"
+  P=$(free_port); HP=$(free_port); CH=$(free_port)
+  "$HILT" ca init --crl-url "http://127.0.0.1:$HP/crl" --ocsp-url "http://127.0.0.1:$HP/ocsp" \
+    >/dev/null 2>"$T/ca-init.err" || { ACME_WHY="ca init failed: $(cat "$T/ca-init.err")"; return 1; }
+  "$HILT" ca roots --out "$T/roots.pem"
+  printf '%s\n' "node: acme-1" "listeners:" "  - listen: 127.0.0.1:$P" "  - listen: 127.0.0.1:$HP" \
+    "    tls: false" "scopes:" "  - names: '*.example.test'" "    max_lifetime: 30d" "ocsp:" \
+    "  poll: 1s" >"$T/serve.yaml"
+  bg "$HILT" serve -c "$T/serve.yaml" --http01-port "$CH" --resolve '*.example.test=127.0.0.1' \
+    "$@" 2>"$T/serve.log"
+  wait_port "$P" 30 || { ACME_WHY="hilt serve did not start: $(tail -3 "$T/serve.log")"; return 1; }
+  DIR="https://127.0.0.1:$P/acme/directory"
+}

@@ -20,6 +20,7 @@
  * answered rateLimited). Every answer must carry a status, a Replay-Nonce and,
  * for errors, an RFC 7807 document. */
 #include "api/api.h"
+#include "fuzz_api_setup.h"
 #include "api/jws.h"
 #include "ca/ca.h"
 #include "core/err.h"
@@ -147,27 +148,8 @@ static void cleanup(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    struct stat sb;
-    snprintf(home, sizeof(home), "%s/hilt-fuzz-acme.XXXXXX",
-             stat("/dev/shm", &sb) == 0 ? "/dev/shm" : "/tmp");
-    if (!mkdtemp(home)) abort();
-    setenv("HILT_HOME", home, 1);
+    fuzz_api_setup("fuzz-acme", home, sizeof(home), &api, &scope, "*.fuzz.test,7d");
     struct hilt_err e = {0};
-    struct hilt_store *st = hilt_store_open(NULL, &e);
-    struct hilt_ca_init_opts o = {.name = "hilt"};
-    if (!st || hilt_ca_init(st, home, &o, &e) < 0) {
-        fprintf(stderr, "fuzz_acme_handler: %s\n", e.msg);
-        abort();
-    }
-    api.st = st;
-    api.ca = hilt_ca_open(st, home, "hilt", &e);
-    if (!api.ca) abort();
-    api.home = home;
-    api.node_id = "fuzz";
-    hilt_scope_parse("*.fuzz.test,7d", &scope, NULL);
-    api.scopes = &scope;
-    api.nscopes = 1;
-    api.issue_on_approve = 1;
     if (hilt_acme_init(&api, &e) < 0) {
         fprintf(stderr, "fuzz_acme_handler: %s\n", e.msg);
         abort();

@@ -4,6 +4,7 @@
  * credentials, byte 1 the method and content type, then "PATH[?QUERY]\nBODY".
  * Every answer must carry a status and, for errors, an RFC 7807 body. */
 #include "api/api.h"
+#include "fuzz_api_setup.h"
 #include "api/api_metrics.h"
 #include "api/auth.h"
 #include "ca/ca.h"
@@ -34,25 +35,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    static char home[] = "/tmp/hilt-fuzz-rest.XXXXXX";
-    if (!mkdtemp(home)) abort();
-    setenv("HILT_HOME", home, 1);
-    struct hilt_err e = {0};
-    struct hilt_store *st = hilt_store_open(NULL, &e);
-    struct hilt_ca_init_opts o = {.name = "hilt"};
-    if (!st || hilt_ca_init(st, home, &o, &e) < 0) {
-        fprintf(stderr, "fuzz_api_rest: %s\n", e.msg);
-        abort();
-    }
-    api.st = st;
-    api.ca = hilt_ca_open(st, home, "hilt", &e);
-    if (!api.ca) abort();
-    api.home = home;
-    api.node_id = "fuzz";
-    hilt_scope_parse("*.svc.internal,7d", &scope, NULL);
-    api.scopes = &scope;
-    api.nscopes = 1;
-    api.issue_on_approve = 1;
+    static char home[64];
+    fuzz_api_setup("fuzz-rest", home, sizeof(home), &api, &scope, "*.svc.internal,7d");
+    struct hilt_store *st = api.st;
     api.metrics = hilt_metrics_new();
     token(st, 0, "admin", "admin", "");
     token(st, 1, "req", "requester", "prod");

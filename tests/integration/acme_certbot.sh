@@ -12,28 +12,8 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib_acme.sh"
 command -v certbot >/dev/null || { skip acme_certbot "certbot is not installed (scripts/install-deps.sh)"; exit 0; }
-export HILT_HOME="$T/home"
 H() { "$HILT" "$@"; }
-P=$(free_port); HP=$(free_port); CH=$(free_port)
-H ca init --crl-url "http://127.0.0.1:$HP/crl" --ocsp-url "http://127.0.0.1:$HP/ocsp" >/dev/null ||
-  { fail acme_certbot_ca "ca init failed"; exit 0; }
-H ca roots --out "$T/roots.pem"
-cat >"$T/serve.yaml" <<EOF
-node: acme-1
-listeners:
-  - listen: 127.0.0.1:$P
-  - listen: 127.0.0.1:$HP
-    tls: false
-scopes:
-  - names: '*.example.test'
-    max_lifetime: 30d
-ocsp:
-  poll: 1s
-EOF
-bg "$HILT" serve -c "$T/serve.yaml" --http01-port "$CH" --resolve '*.example.test=127.0.0.1' \
-  2>"$T/serve.log"
-wait_port "$P" 30 || { fail acme_certbot_serve "hilt serve did not start: $(tail -3 "$T/serve.log")"; exit 0; }
-DIR="https://127.0.0.1:$P/acme/directory"
+acme_hilt_start || { fail acme_certbot_serve "$ACME_WHY"; exit 0; }
 
 cb() { # DIR-PREFIX ARGS... (certbot with its state under $T/DIR-PREFIX)
   local d="$T/$1"; shift

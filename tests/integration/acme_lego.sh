@@ -13,28 +13,9 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib_acme.sh"
 command -v lego >/dev/null || { skip acme_lego "lego is not installed (scripts/install-deps.sh)"; exit 0; }
-export HILT_HOME="$T/home"
 H() { "$HILT" "$@"; }
-P=$(free_port); HP=$(free_port); CH=$(free_port); TP=$(free_port)
-H ca init --crl-url "http://127.0.0.1:$HP/crl" --ocsp-url "http://127.0.0.1:$HP/ocsp" >/dev/null ||
-  { fail acme_lego_ca "ca init failed"; exit 0; }
-H ca roots --out "$T/roots.pem"
-cat >"$T/serve.yaml" <<EOF
-node: acme-1
-listeners:
-  - listen: 127.0.0.1:$P
-  - listen: 127.0.0.1:$HP
-    tls: false
-scopes:
-  - names: '*.example.test'
-    max_lifetime: 30d
-ocsp:
-  poll: 1s
-EOF
-bg "$HILT" serve -c "$T/serve.yaml" --http01-port "$CH" --tls-alpn01-port "$TP" \
-  --resolve '*.example.test=127.0.0.1' 2>"$T/serve.log"
-wait_port "$P" 30 || { fail acme_lego_serve "hilt serve did not start: $(tail -3 "$T/serve.log")"; exit 0; }
-DIR="https://127.0.0.1:$P/acme/directory"
+TP=$(free_port)
+acme_hilt_start --tls-alpn01-port "$TP" || { fail acme_lego_serve "$ACME_WHY"; exit 0; }
 serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr A-F a-f; }
 
 lg() { # PATH-NAME ARGS... (lego with its state under $T/PATH-NAME)
