@@ -56,6 +56,26 @@ static int fsync_path(const char *dir)
     return rc;
 }
 
+/* Remove the temporary links a killed apply left in dir ("BASE.hilt-tmp.PID",
+ * any base when base is NULL). Only called by the lock holder: every writer of
+ * these names holds the manifest's lock, so none of them is in use. */
+static void sweep_tmp(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    size_t bl = base ? strlen(base) : 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *t = strstr(de->d_name, ".hilt-tmp.");
+        if (!t || (base && ((size_t)(t - de->d_name) != bl || strncmp(de->d_name, base, bl))))
+            continue;
+        char p[P + 300];
+        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        unlink(p);
+    }
+    closedir(d);
+}
+
 int hilt_deploy_lock(const char *data_dir, int wait, int *fd, struct hilt_err *e)
 {
     *fd = -1;
@@ -73,6 +93,7 @@ int hilt_deploy_lock(const char *data_dir, int wait, int *fd, struct hilt_err *e
         return hilt_err_set(e, HILT_E_RUNTIME, err, "cannot lock %s: %s", lk, strerror(err));
     }
     *fd = f;
+    sweep_tmp(data_dir, NULL);
     return 0;
 }
 
@@ -167,16 +188,17 @@ int hilt_deploy_current(const char *data_dir, char *out, size_t cap)
 /* Make `path` a symbolic link to `to`, atomically (a link beside it, renamed). */
 static int link_atomic(const char *to, const char *path, struct hilt_err *e)
 {
-    char tmp[P + 32];
+    char tmp[P + 32], dir[P], base[P];
     snprintf(tmp, sizeof(tmp), "%s.hilt-tmp.%ld", path, (long)getpid());
-    unlink(tmp);
+    snprintf(dir, sizeof(dir), "%s", path);
+    snprintf(base, sizeof(base), "%s", path);
+    sweep_tmp(dirname(dir), basename(base)); /* a killed apply's, beside a target */
     if (symlink(to, tmp) < 0 || rename(tmp, path) < 0) {
         int err = errno;
         unlink(tmp);
         return hilt_err_set(e, HILT_E_RUNTIME, err, "cannot link %s -> %s: %s", path, to,
                             strerror(err));
     }
-    char dir[P];
     snprintf(dir, sizeof(dir), "%s", path);
     fsync_path(dirname(dir));
     return 0;

@@ -103,7 +103,9 @@ echo "$(( ${#points[@]} + ROUNDS )) kills: $changed left the new revision, $unch
 (( changed > 0 && unchanged > 0 )) && pass crash-kills-hit-both-sides ||
   skip crash-kills-hit-both-sides "all $ROUNDS kills landed on one side of the commit point ($changed new, $unchanged old)"
 
-# a final apply completes; the chain is intact; no temporary files are left
+# a final apply completes; the chain is intact; no temporary files are left, also
+# none a kill left beside `current` (planted here: the kills above may miss that window)
+ln -s rev-1 "$A/.hilt/crash/current.hilt-tmp.999999"
 expect_exit 0 crash-final-apply H apply "$M"
 expect_exit 0 crash-final-unchanged H apply "$M" --json
 jq_eq crash-final-action "$T/last.out" '.[0].action' unchanged
