@@ -461,12 +461,15 @@ int gw_tickets_sync(struct gw_tickets *t, struct gw_tsync *s, int64_t now, struc
     for (int pass = 0; pass < 2; pass++) {
         rows.n = 0;
         if (hilt_store_gw_tkey_list(s->st, s->ring, now, 16, row_cb, &rows, e) < 0) return -1;
-        int have_cur = 0, have_next = 0;
+        int have_cur = 0, have_next = 0, other_wrap = 0;
         for (int i = 0; i < rows.n; i++) {
             have_cur |= rows.r[i].period == cur;
             have_next |= rows.r[i].period == cur + rot;
+            other_wrap |= strcmp(rows.r[i].wrap_id, s->wrap->id) != 0;
         }
-        if ((have_cur && have_next) || pass) break;
+        /* A node whose wrapping key differs from the ring's never adds keys to it:
+         * the others could not unseal them (it is refused below, having none). */
+        if ((have_cur && have_next) || other_wrap || pass) break;
         if (!have_cur && make_key(s, cur, now, e) < 0) return -1;
         if (!have_next && make_key(s, cur + rot, now, e) < 0) return -1;
     }
